@@ -1,0 +1,1 @@
+"""Explanation penalties (right for the right reasons)."""

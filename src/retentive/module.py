@@ -1,0 +1,112 @@
+"""ContinualModule: the one LightningModule fitted task after task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from retentive.errors import ConfigError
+from retentive.explanations.base import ExplanationLoss
+from retentive.models.continual_net import ContinualNet
+from retentive.strategies.base import Strategy
+
+
+class ContinualModule(L.LightningModule):
+    """Task loss + strategy penalty + weighted explanation loss; per-task evaluation metrics.
+
+    Validation and test loaders come one per task (`dataloader_idx` == task id), so one Lightning
+    evaluation pass measures every task, seen and unseen, with torchmetrics (synced under DDP).
+    """
+
+    def __init__(
+        self,
+        net: ContinualNet,
+        strategy: Strategy,
+        num_tasks: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        explanation: ExplanationLoss | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.strategy = strategy
+        self.explanation = explanation
+        self.optimizer_factory = optimizer
+        self.num_tasks = num_tasks
+        self.current_task = -1
+        num_outputs = max(head.out_features for head in net.heads)
+        self.eval_acc = nn.ModuleDict(
+            {split: nn.ModuleList(MulticlassAccuracy(num_outputs, average="micro") for _ in range(num_tasks))
+             for split in ("val", "test")}
+        )
+        self.eval_loss = nn.ModuleDict(
+            {split: nn.ModuleList(MeanMetric() for _ in range(num_tasks)) for split in ("val", "test")}
+        )
+
+    def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        return self.net(x, t)
+
+    # -- training -------------------------------------------------------------------------
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x, y, t, *rest = batch
+        mask = rest[0] if rest else None
+        logits = self.net(x, t)
+        task_loss = F.cross_entropy(logits, y)
+        penalty = self.strategy.penalty(self)
+        loss = task_loss + penalty
+        self.log("train/task_loss", task_loss, on_step=True, on_epoch=True, prog_bar=True)
+        if penalty.requires_grad or penalty.item() != 0.0:
+            self.log("train/penalty", penalty, on_step=True, on_epoch=True)
+        if self.explanation is not None and self.explanation.weight != 0:
+            explanation_loss = self.explanation(self.net, x, y, mask, t)
+            loss = loss + self.explanation.weight * explanation_loss
+            self.log("train/explanation_loss", explanation_loss, on_step=True, on_epoch=True, prog_bar=True)
+        if not torch.isfinite(loss):
+            raise ConfigError(
+                "loss",
+                f"non-finite loss at task {self.current_task}, step {self.global_step} (task {task_loss.item():.4g}, "
+                f"penalty {penalty.item():.4g})",
+                "lower model.optimizer.lr or the strategy/explanation weight; results so far are saved",
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True)
+        self.log("task", float(self.current_task), on_step=True, on_epoch=False)
+        return loss
+
+    def on_after_backward(self) -> None:
+        self.strategy.on_after_backward(self)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.strategy.on_train_batch_end(self)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.optimizer_factory(params=self.net.parameters())
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _evaluate(self, split: str, batch: tuple[Tensor, ...], dataloader_idx: int) -> None:
+        x, y, t, *_ = batch
+        logits = self.net(x, t)
+        self.eval_loss[split][dataloader_idx].update(F.cross_entropy(logits, y, reduction="sum") / len(y), len(y))
+        self.eval_acc[split][dataloader_idx].update(logits, y)
+        self.log(f"{split}/acc/task{dataloader_idx}", self.eval_acc[split][dataloader_idx],
+                 on_epoch=True, add_dataloader_idx=False)
+        self.log(f"{split}/loss/task{dataloader_idx}", self.eval_loss[split][dataloader_idx],
+                 on_epoch=True, add_dataloader_idx=False)
+
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate("val", batch, dataloader_idx)
+
+    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate("test", batch, dataloader_idx)
+
+    def task_metrics(self, split: str) -> dict[str, list[float]]:
+        """Accuracy and loss per task from the last evaluation pass (read from logged metrics)."""
+        metrics = self.trainer.callback_metrics
+        return {
+            kind: [float(metrics[f"{split}/{kind}/task{j}"]) for j in range(self.num_tasks)]
+            for kind in ("acc", "loss")
+        }
