@@ -16,5 +16,8 @@ class ExplanationLoss:
     def __init__(self, weight: float = 1.0) -> None:
         self.weight = weight
 
+    def check(self, net: ContinualNet) -> None:
+        """Raise a ConfigError before training if this loss cannot explain `net` (default: it can)."""
+
     def __call__(self, net: ContinualNet, x: Tensor, y: Tensor, mask: Tensor | None, t: Tensor) -> Tensor:
         raise NotImplementedError
