@@ -1,0 +1,109 @@
+"""ContinualResults: the accuracy matrix, per-epoch history, results.json and metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from retentive.callbacks.continual import ContinualCallback
+from retentive.metrics.accuracy_matrix import AccuracyMatrix
+
+log = logging.getLogger("retentive")
+
+CSV_FIELDS = ("trained_task", "epoch", "step", "split", "eval_task", "accuracy", "loss")
+
+
+class ContinualResults(ContinualCallback):
+    """Records every all-task evaluation and writes the run's results.
+
+    After each validation pass (every epoch): one history row per task. After each test pass at a
+    task boundary: a row of the accuracy matrix R (row -1 is the random-init reference for FWT).
+    Files are rewritten at every task end, so a run that fails later keeps what it made.
+    """
+
+    def __init__(self, output_dir: str | Path, num_tasks: int, task_names: list[str], meta: dict[str, Any]) -> None:
+        self.output_dir = Path(output_dir)
+        self.num_tasks = num_tasks
+        self.task_names = task_names
+        self.meta = meta
+        self.matrix = AccuracyMatrix(num_tasks)
+        self.history: list[dict[str, Any]] = []
+        self.task_boundaries: list[int] = []  # epoch index at which each task ends
+        self.status = "running"
+        self.started = time.time()
+        self.eval_seconds = 0.0
+        self._eval_start = 0.0
+
+    # -- recording ------------------------------------------------------------------------
+    def _record(self, trainer: L.Trainer, module: L.LightningModule, split: str) -> list[float]:
+        metrics = module.task_metrics(split)
+        for task, (acc, loss) in enumerate(zip(metrics["acc"], metrics["loss"], strict=True)):
+            self.history.append({
+                "trained_task": module.current_task, "epoch": trainer.current_epoch, "step": trainer.global_step,
+                "split": split, "eval_task": task, "accuracy": acc, "loss": loss,
+            })
+        return metrics["acc"]
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._eval_start = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.eval_seconds += time.perf_counter() - self._eval_start
+        accuracies = self._record(trainer, module, "val")
+        log.info("task %d epoch %d step %d | val acc per task: %s", module.current_task, trainer.current_epoch,
+                 trainer.global_step, " ".join(f"{a:.3f}" for a in accuracies))
+        seen = accuracies[: module.current_task + 1]
+        if seen and trainer.loggers:
+            for logger in trainer.loggers:
+                logger.log_metrics({"val/acc_seen_mean": sum(seen) / len(seen)}, step=trainer.global_step)
+
+    def on_test_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        accuracies = self._record(trainer, module, "test")
+        self.matrix.update(module.current_task, torch.tensor(accuracies))
+
+    def on_task_end(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
+        self.task_boundaries.append(trainer.current_epoch)
+        scores = self.matrix.compute()
+        for logger in trainer.loggers:
+            logger.log_metrics({f"cl/{k}": v for k, v in scores.items()}, step=trainer.global_step)
+        self.write()
+
+    def on_sequence_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.status == "running":
+            self.status = "complete"
+        self.write()
+
+    # -- output ---------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        scores = self.matrix.compute()
+        lists = self.matrix.as_lists()
+        final_row = lists["accuracy_matrix"][-1] if lists["accuracy_matrix"] else []
+        return {
+            **self.meta,
+            "status": self.status,
+            "task_names": self.task_names,
+            "tasks_completed": self.matrix.rows_filled,
+            **scores,
+            "final_accuracy_per_task": final_row,
+            **lists,
+            "task_end_epochs": self.task_boundaries,
+            "seconds": round(time.time() - self.started, 2),
+            "eval_seconds": round(self.eval_seconds, 2),
+        }
+
+    def write(self) -> dict[str, Any]:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        summary = self.summary()
+        (self.output_dir / "results.json").write_text(json.dumps(summary, indent=2))
+        with open(self.output_dir / "metrics.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.history)
+        return summary

@@ -1,0 +1,49 @@
+"""Entry point: `python -m retentive.train [overrides]` (see conf/train.yaml)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from retentive.errors import ConfigError
+
+log = logging.getLogger("retentive")
+
+# Known, harmless noise from Lightning/torch that would bury the per-epoch lines.
+for pattern in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
+                ".*litlogger.*", ".*is deprecated.*"):
+    warnings.filterwarnings("ignore", message=pattern)
+
+
+class _DropTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Train one continual sequence; returns final ACC (the value Hydra sweepers optimise)."""
+    from retentive.runner import run
+
+    output_dir = HydraConfig.get().runtime.output_dir
+    try:
+        summary = run(cfg, output_dir)
+    except ConfigError as error:
+        log.error("config error: %s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
+    print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png")
+    return summary.get("ACC")
+
+
+if __name__ == "__main__":
+    main()

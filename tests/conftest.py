@@ -1,0 +1,37 @@
+"""Shared fixtures: real MNIST from DATA_DIR (CI exports it), configs composed like the CLI does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from retentive.config import compose_config
+from retentive.runner import run
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("WANDB_MODE", "offline")
+if "DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data" / "MNIST").exists():
+    os.environ["DATA_DIR"] = str(ROOT.parent / "shared" / "data")
+
+
+def mnist_available() -> bool:
+    raw = Path(os.environ.get("DATA_DIR", "data")) / "MNIST" / "raw"
+    return (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
+
+
+needs_mnist = pytest.mark.skipif(not mnist_available(), reason="real MNIST not found: export DATA_DIR")
+
+QUIET = ["logger=none", "callbacks=none"]
+
+
+@pytest.fixture
+def run_config(tmp_path):
+    """Run a continual sequence from CLI-style overrides; returns (summary, output dir)."""
+
+    def _run(*overrides: str, quiet: bool = True):
+        cfg = compose_config([*(QUIET if quiet else []), *overrides], tmp_path)
+        return run(cfg, tmp_path), tmp_path
+
+    return _run
