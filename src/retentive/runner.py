@@ -42,8 +42,6 @@ class ContinualRun:
         self.stream: TaskStream = build(cfg.dataset, "dataset")
         multihead = head_layout(self.stream.scenario, cfg.model.get("heads", "auto"))
         head_sizes = self.stream.head_sizes if multihead else [max(self.stream.head_sizes)]
-        if not multihead and self.stream.scenario == "task":
-            head_sizes = [max(self.stream.head_sizes)]
         net = build_net(build(cfg.model.backbone, "model.backbone"), self.stream.input_shape, head_sizes, multihead)
         self.strategy = build(cfg.strategy, "strategy")
         self.explanation = build(cfg.explanation, "explanation") if cfg.get("explanation") else None

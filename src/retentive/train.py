@@ -10,6 +10,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from retentive.cli_checks import check_group_overrides
+from retentive.config import CONF_DIR
 from retentive.errors import ConfigError
 
 log = logging.getLogger("retentive")
@@ -37,13 +39,25 @@ def main(cfg: DictConfig) -> float | None:
     try:
         summary = run(cfg, output_dir)
     except ConfigError as error:
-        log.error("config error: %s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(error)
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
     print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png")
     return summary.get("ACC")
 
 
-if __name__ == "__main__":
+def _fail(error: ConfigError) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def cli() -> None:
+    """Check group choices first (one clear line), then hand over to Hydra."""
+    try:
+        check_group_overrides(sys.argv[1:], CONF_DIR)
+    except ConfigError as error:
+        _fail(error)
     main()
+
+
+if __name__ == "__main__":
+    cli()

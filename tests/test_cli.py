@@ -1,0 +1,69 @@
+"""The command line as a user runs it: outputs, loggers, and one-line errors for mistakes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def train(*overrides: str, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "retentive.train", *overrides, f"paths.log_dir={tmp_path}"]
+    full_env = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=full_env, timeout=600)
+
+
+def test_cli_run_writes_everything_and_says_where(tmp_path):
+    done = train("dataset=split_digits", "schedule.epochs_per_task=2", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dirs = [p.parent for p in tmp_path.glob("*/*/results.json")]  # outputs/<date>/<time>/
+    assert len(run_dirs) == 1
+    run_dir = run_dirs[0]
+    assert str(run_dir / "results.json") in done.stdout
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "complete" and len(results["accuracy_matrix"]) == 5
+    for name in ("metrics.csv", "accuracy_curves.png", "accuracy_matrix.png", ".hydra/config.yaml"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert "Traceback" not in done.stderr
+
+
+def test_wandb_logger_runs_offline(tmp_path):
+    done = train("dataset=split_digits", "logger=wandb", "callbacks=none", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp_path.glob("*/*/wandb/offline-run-*"))
+
+
+@pytest.mark.parametrize(
+    "overrides, env, expected",
+    [
+        (["dataset=imagenet"], {}, "dataset: unknown option 'imagenet' (choose one of: "),
+        (["dataset=split_digits", "dataset.scenario=classes"], {}, "dataset.scenario: 'classes' is not possible"),
+        (["dataset=split_digits", "dataset.scenario=class", "model.heads=multi"], {}, "model.heads: 'multi' needs task ids"),
+        (["dataset=split_mnist"], {"DATA_DIR": "/no/such/dir", "RETENTIVE_OFFLINE": "1"}, "set DATA_DIR"),
+        (["dataset=split_digits", "loader.batch_size=0"], {}, "loader.batch_size: 0 must be an integer >= 1"),
+    ],
+)
+def test_user_mistakes_fail_with_one_line(tmp_path, overrides, env, expected):
+    done = train(*overrides, "logger=none", tmp_path=tmp_path, env=env)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and expected in error_lines[0]
+    assert not list(tmp_path.glob("*/*/results.json"))  # failed before any training
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_results(tmp_path):
+    done = train("dataset=split_digits", "logger=none", "model.optimizer._target_=torch.optim.SGD",
+                 "model.optimizer.lr=1e8", tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "error: loss: non-finite loss" in done.stderr
+    results = json.loads(next(tmp_path.glob("*/*/results.json")).read_text())
+    assert results["status"].startswith("failed at task")
+    assert results["tasks_completed"] >= 1 and len(results["accuracy_matrix"]) == results["tasks_completed"]
