@@ -34,6 +34,15 @@ from retentive.strategies import (
 MNIST_DIR = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Intra-op threads only fight each other on the shared 2-core machine; restore afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def run_sequence(stream: TaskStream, strategy: Strategy, steps: int, hidden=(64, 64), lr: float = 1e-3,
                  tasks: int | None = None, seed: int = 0) -> tuple[ContinualModule, list[list[float]]]:
     """Train task after task the way the runner does; returns the module and R[i][j] (test acc)."""
