@@ -1,0 +1,85 @@
+"""Under torch.distributed, N processes give the Ω that one process gives over the same examples."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from retentive.data import SplitDigits, collate_batch
+from retentive.models import ContinualNet, cnn_backbone
+from retentive.strategies import EWC, MAS
+
+#: uneven shards on purpose: the mean must be over all examples, not a mean of per-rank means
+SHARDS = ((0, 70), (70, 110))
+WORLD = len(SHARDS)
+
+
+class _Module:
+    """The two attributes importance computations read from a ContinualModule."""
+
+    def __init__(self, net: ContinualNet) -> None:
+        self.net = net
+        self.device = torch.device("cpu")
+
+
+def _net() -> ContinualNet:
+    torch.manual_seed(0)
+    body, width = cnn_backbone((1, 8, 8), (4, 6), 3, 16)
+    return ContinualNet(body, width, [2, 2], True)
+
+
+def _data() -> tuple[torch.Tensor, ...]:
+    stream = SplitDigits(scenario="task", seed=0)
+    first = collate_batch(stream.train(0).__getitems__(list(range(60))))
+    second = collate_batch(stream.train(1).__getitems__(list(range(50))))
+    return tuple(torch.cat(pair) for pair in zip(first, second, strict=True))
+
+
+def _importances(rows: slice) -> dict[str, dict[str, torch.Tensor]]:
+    x, y, t = (part[rows] for part in _data())
+    batches = [(x[i : i + 16], y[i : i + 16], t[i : i + 16]) for i in range(0, len(x), 16)]
+    net, out = _net(), {}
+    for name, strategy in {"ewc_exact": EWC(fisher="exact", include_heads=True),
+                           "ewc_empirical": EWC(fisher="empirical", include_heads=True),
+                           "mas": MAS(include_heads=True)}.items():
+        out[name] = strategy.compute_importance(_Module(net), 0, batches, strategy.protected(net))
+    return out
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    try:
+        result = _importances(slice(*SHARDS[rank]))
+        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_gloo_processes_match_one_process(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        single = _importances(slice(0, SHARDS[-1][1]))
+        mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    finally:
+        torch.set_num_threads(threads)
+    per_rank = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    shard_only = _importances(slice(*SHARDS[0]))
+    for method, omega in single.items():
+        for name, expected in omega.items():
+            for rank in range(WORLD):  # every rank ends with the global Ω
+                torch.testing.assert_close(per_rank[rank][method][name], expected, rtol=1e-5, atol=1e-9)
+        # and it is not what one shard alone would give (the reduction really happened)
+        assert any(not torch.allclose(shard_only[method][n], omega[n], rtol=1e-3) for n in omega), method
+
