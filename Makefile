@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test train lint bench clean
+.PHONY: install test test-fast train lint bench clean
 
 install:
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,9 @@ install:
 test:
 	$(BIN)/python -m pytest
 
+test-fast:
+	$(BIN)/python -m pytest -m "not slow"
+
 train:
 	$(BIN)/python -m retentive.train
 
@@ -19,7 +22,8 @@ lint:
 	$(BIN)/ruff check src tests bench
 
 bench:
-	$(BIN)/python bench/lightning_overhead.py
+	$(BIN)/python bench/loop_overhead.py
+	$(BIN)/python bench/evaluation_cost.py
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, RandomSampler
 
@@ -64,8 +65,10 @@ class ContinualRun:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     # -- loaders --------------------------------------------------------------------------
-    def _eval_loaders(self, split: str) -> list[DataLoader]:
+    def _eval_loaders(self, split: str, limit: int | None = None) -> list[DataLoader]:
         datasets = [getattr(self.stream, split)(t) for t in range(self.stream.num_tasks)]
+        if limit:  # the val split is stored in random order, so its head is a random subset
+            datasets = [d.subset(torch.arange(min(limit, len(d)))) for d in datasets]
         return [make_loader(d, self.cfg.loader.eval_batch_size, False, self.cfg.loader.num_workers) for d in datasets]
 
     def _train_loader(self, task: int) -> DataLoader:
@@ -83,7 +86,8 @@ class ContinualRun:
     def fit(self) -> dict[str, Any]:
         """Train every task in turn; R rows from the test split; results written at each task end."""
         val_split = self.cfg.evaluation.split
-        val_loaders, test_loaders = self._eval_loaders(val_split), self._eval_loaders("test")
+        val_loaders = self._eval_loaders(val_split, self.cfg.evaluation.get("max_samples_per_task"))
+        test_loaders = self._eval_loaders("test")
         self.strategy.setup(self.module)
         try:
             self.trainer.test(self.module, test_loaders, verbose=False)  # random-init reference (FWT)
