@@ -8,6 +8,7 @@ import warnings
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from retentive.cli_checks import check_group_overrides
@@ -40,6 +41,8 @@ def main(cfg: DictConfig) -> float | None:
         summary = run(cfg, output_dir)
     except ConfigError as error:
         _fail(error)
+    if rank_zero_only.rank != 0:
+        return summary.get("ACC")
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
     print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png")
     return summary.get("ACC")

@@ -57,8 +57,9 @@ class ContinualResults(ContinualCallback):
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.eval_seconds += time.perf_counter() - self._eval_start
         accuracies = self._record(trainer, module, "val")
-        log.info("task %d epoch %d step %d | val acc per task: %s", module.current_task, trainer.current_epoch,
-                 trainer.global_step, " ".join(f"{a:.3f}" for a in accuracies))
+        if trainer.is_global_zero:
+            log.info("task %d epoch %d step %d | val acc per task: %s", module.current_task,
+                     trainer.current_epoch, trainer.global_step, " ".join(f"{a:.3f}" for a in accuracies))
         seen = accuracies[: module.current_task + 1]
         if seen and trainer.loggers:
             for logger in trainer.loggers:
@@ -73,12 +74,14 @@ class ContinualResults(ContinualCallback):
         scores = self.matrix.compute()
         for logger in trainer.loggers:
             logger.log_metrics({f"cl/{k}": v for k, v in scores.items()}, step=trainer.global_step)
-        self.write()
+        if trainer.is_global_zero:
+            self.write()
 
     def on_sequence_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if self.status == "running":
             self.status = "complete"
-        self.write()
+        if trainer.is_global_zero:
+            self.write()
 
     # -- output ---------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

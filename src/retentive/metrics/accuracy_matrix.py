@@ -20,7 +20,8 @@ class AccuracyMatrix(Metric):
     full_state_update = False
 
     def __init__(self, num_tasks: int) -> None:
-        super().__init__()
+        # rows come from already-synced per-task accuracies, so every rank holds the same matrix
+        super().__init__(sync_on_compute=False)
         self.num_tasks = num_tasks
         self.add_state("matrix", default=torch.full((num_tasks, num_tasks), float("nan")), dist_reduce_fx=None)
         self.add_state("reference", default=torch.full((num_tasks,), float("nan")), dist_reduce_fx=None)
