@@ -3,7 +3,7 @@
 Importance measures need Σ_n |g_n|^p (p=2: Fisher, p=1: MAS) where g_n is one sample's
 gradient. One backward of the summed loss gives Σ_n g_n, not this, and a loop of N backwards is
 N times slower. Instead, hooks record each layer's input `a` and the gradient `δ` at its output
-(one backward per "objective vector", not per sample), and the per-sample gradients are rebuilt
+(one backward per "objective vector", e.g. per class, never per sample), and the per-sample gradients are rebuilt
 layer by layer:
 
 - Linear on [N, in]: g_n = δ_n ⊗ a_n, so Σ_n |g_n|^p = (|δ|^p)ᵀ |a|^p (one matmul). Several
@@ -136,14 +136,16 @@ def per_sample_power_sums(
     if not calls:
         return
     vectors = grad_outputs(out).detach()
+    vectors = vectors[vectors.flatten(1).abs().sum(1) > 0]  # e.g. classes no sample can have
+    if len(vectors) == 0:
+        return
     outputs = [o for _, _, o in calls]
-    try:
-        grads = torch.autograd.grad(out, outputs, vectors, is_grads_batched=True, allow_unused=True)
-    except RuntimeError:  # an op without a batching rule: one backward per objective vector
-        per_vector = [torch.autograd.grad(out, outputs, v, retain_graph=True, allow_unused=True) for v in vectors]
-        grads = tuple(
-            None if parts[0] is None else torch.stack(parts) for parts in zip(*per_vector, strict=True)
-        )
+    # one backward per objective vector (C of them, never N): measured as fast as a vmapped
+    # `is_grads_batched` backward for MLPs and faster for CNNs (max-pool has no batching rule)
+    last = len(vectors) - 1
+    per_vector = [torch.autograd.grad(out, outputs, v, retain_graph=c < last, allow_unused=True)
+                  for c, v in enumerate(vectors)]
+    grads = tuple(None if parts[0] is None else torch.stack(parts) for parts in zip(*per_vector, strict=True))
     for (module, a, _), g in zip(calls, grads, strict=True):
         if g is None:
             continue
