@@ -148,3 +148,50 @@ def test_unsupported_layer_is_one_clear_config_error() -> None:
         CDEP().check(ContinualNet(nn.Sequential(nn.Flatten(), nn.Linear(16, 4), nn.Tanh()), 4, [2], False))
     # the default conv net passes the check
     CDEP().check(ContinualNet(*cnn_backbone((1, 28, 28)), [10], False))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reusing_the_forward_gives_the_two_pass_numbers_and_gradients(seed: int) -> None:
+    """CDEP's fast path (recorded activations, rel-only propagation) == the full decomposition."""
+    rng = random.Random(100 + seed)
+    torch.manual_seed(seed)
+    backbone, width = random_backbone(rng, 3, 16)
+    backbone = nn.Sequential(*[m for m in backbone if not isinstance(m, nn.modules.batchnorm._BatchNorm)])
+    multihead = seed % 2 == 1
+    net = ContinualNet(backbone, width, [4, 3] if multihead else [6], multihead).eval()
+    x, t = torch.randn(8, 3, 16, 16), torch.tensor([0, 1] * 4)
+    mask = (torch.rand(8, 1, 16, 16) < 0.4).float()
+    for blobs in (0, 3):
+        results = []
+        for reuse in (False, True):
+            loss = CDEP(pixel_blobs=blobs, reuse_forward=reuse)
+            loss(net, x, None, mask, t)  # first call only installs the recorder
+            torch.manual_seed(seed)  # same pixel draws in both
+            logits = net(x, t if multihead else None)  # the module's forward, recorded
+            value = loss(net, x, None, mask, t)
+            if reuse:
+                assert loss.cache is not None and loss.cache.outputs == []  # consumed, not stale
+            grads = torch.autograd.grad(value + 0 * logits[torch.isfinite(logits)].sum(), list(net.parameters()),
+                                        allow_unused=True)
+            results.append((value, grads))
+        (slow, slow_grads), (fast, fast_grads) = results
+        torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-6)
+        for a, b in zip(fast_grads, slow_grads, strict=True):
+            if b is not None:  # float32 roundoff of `total - rel` vs a direct `irrel`: relative to scale
+                torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item() + 1e-7)
+
+
+def test_recorded_forward_is_used_only_for_the_same_input() -> None:
+    torch.manual_seed(0)
+    net = ContinualNet(*cnn_backbone((1, 12, 12), channels=(4,), hidden=8), [3], False)
+    loss = CDEP()
+    x, mask = torch.randn(2, 1, 12, 12), torch.ones(2, 1, 12, 12)
+    loss(net, x, None, mask, None)
+    net(x)
+    assert loss.cache.take(net.backbone, x.clone()) is None  # another tensor: no reuse
+    net(x)
+    with torch.no_grad():
+        net(x)  # an evaluation pass records nothing and clears the training one
+    assert loss.cache.take(net.backbone, x) is None
+    net(x)
+    assert len(loss.cache.take(net.backbone, x)) == len(net.backbone)

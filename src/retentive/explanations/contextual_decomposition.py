@@ -161,12 +161,78 @@ def decompose_features(backbone: nn.Sequential, rel: Tensor, irrel: Tensor) -> P
     return rel, irrel
 
 
-def decompose(net: ContinualNet, rel: Tensor, irrel: Tensor, t: Tensor | None = None) -> Pair:
-    """Logits of `net` split into the contribution of `rel` and of `irrel` (they sum to the logits).
+# -- the same decomposition when every layer's actual output is known -----------------------
+# `total_in`/`total_out` are the layer's input and output in the network's own forward pass; then
+# `irrel = total - rel` everywhere and only `rel` is pushed through the weights.
 
-    Multi-head nets route each sample to its task's head; padded (absent) classes are -inf in both.
-    """
-    rel, irrel = decompose_features(net.backbone, rel, irrel)
+def _rel_share_of_bias(lin_rel: Tensor, total_out: Tensor, bias: Tensor | None) -> Tensor:
+    if bias is None:
+        return lin_rel
+    lin_irrel = total_out - bias - lin_rel
+    return lin_rel + lin_rel.abs() / (lin_rel.abs() + lin_irrel.abs() + EPS) * bias
+
+
+def _conv2d_given(module: nn.Conv2d, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    lin_rel = F.conv2d(rel, module.weight, None, module.stride, module.padding, module.dilation, module.groups)
+    return _rel_share_of_bias(lin_rel, total_out, None if module.bias is None else module.bias.view(1, -1, 1, 1))
+
+
+def _linear_given(module: nn.Linear, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    return _rel_share_of_bias(F.linear(rel, module.weight), total_out, module.bias)
+
+
+def _relu_given(module: nn.Module, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    return F.relu(rel)
+
+
+def _max_pool2d_given(module: nn.MaxPool2d, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    return _max_pool2d(module, rel, total_in - rel)[0]
+
+
+def _apply_given(module: nn.Module, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    return module(rel)
+
+
+def _identity_given(module: nn.Module, rel: Tensor, total_in: Tensor, total_out: Tensor) -> Tensor:
+    return rel
+
+
+GIVEN_RULES: dict[type[nn.Module], Callable[..., Tensor]] = {
+    nn.Conv2d: _conv2d_given,
+    nn.Linear: _linear_given,
+    nn.ReLU: _relu_given,
+    nn.MaxPool2d: _max_pool2d_given,
+    nn.AvgPool2d: _apply_given,
+    nn.AdaptiveAvgPool2d: _apply_given,
+    nn.Flatten: _apply_given,
+    nn.Identity: _identity_given,
+}
+
+
+def forward_matches_decomposition(backbone: nn.Sequential) -> bool:
+    """Whether the backbone's own forward computes what CD explains (no BatchNorm, and no active
+    Dropout), so its recorded activations can stand in for `rel + irrel`."""
+    for module in backbone:
+        if isinstance(module, nn.Dropout | nn.Dropout2d):
+            if module.training and module.p > 0:
+                return False
+        elif type(module) not in GIVEN_RULES:
+            return False
+    return True
+
+
+def decompose_features_given(backbone: nn.Sequential, rel: Tensor, x: Tensor, outputs: list[Tensor]) -> Pair:
+    """`decompose_features` from the recorded layer outputs of the forward pass on `x`."""
+    total_in = x
+    for module, total_out in zip(backbone, outputs, strict=True):
+        rule = GIVEN_RULES.get(type(module), _identity_given)  # only eval-mode dropout falls back
+        rel = rule(module, rel, total_in, total_out)
+        total_in = total_out
+    return rel, total_in - rel
+
+
+def decompose_heads(net: ContinualNet, rel: Tensor, irrel: Tensor, t: Tensor | None) -> Pair:
+    """The heads' share of the decomposition (multi-head routing and -inf padding included)."""
     n = len(rel)
     t2 = None if t is None else torch.cat([t, t])
 
@@ -175,3 +241,11 @@ def decompose(net: ContinualNet, rel: Tensor, irrel: Tensor, t: Tensor | None = 
 
     both = net.apply_heads(score, t2, 2 * n, rel)
     return both[:n], both[n:]
+
+
+def decompose(net: ContinualNet, rel: Tensor, irrel: Tensor, t: Tensor | None = None) -> Pair:
+    """Logits of `net` split into the contribution of `rel` and of `irrel` (they sum to the logits).
+
+    Multi-head nets route each sample to its task's head; padded (absent) classes are -inf in both.
+    """
+    return decompose_heads(net, *decompose_features(net.backbone, rel, irrel), t)
