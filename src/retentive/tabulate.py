@@ -55,8 +55,13 @@ def tabulate(runs: list[tuple[dict[str, str], dict]], over: Sequence[str], metri
     groups: dict[tuple[str, ...], list[dict]] = {}
     for overrides, results in runs:
         groups.setdefault(tuple(overrides.get(k, "") for k in varying), []).append(results)
+    order = list(groups)
+    for column in reversed(range(len(varying))):  # numeric columns ascending; others as first seen
+        if all(_number(values[column]) is not None for values in order):
+            order.sort(key=lambda values, c=column: _number(values[c]))
     rows = []
-    for values, members in groups.items():
+    for values in order:
+        members = groups[values]
         row: dict = {"overrides": dict(zip(varying, values, strict=True)), "n": len(members),
                      "incomplete": sum(m.get("status", "complete") != "complete" for m in members)}
         for metric in metrics:
@@ -65,6 +70,13 @@ def tabulate(runs: list[tuple[dict[str, str], dict]], over: Sequence[str], metri
             row[metric] = mean_std(found) if found else None
         rows.append(row)
     return shared, rows
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def render(shared: dict[str, str], rows: list[dict], metrics: Sequence[str], csv: bool = False) -> str:
