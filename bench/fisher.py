@@ -2,8 +2,8 @@
 
     python bench/fisher.py [--examples 256] [--repeats 3] [--threads 1]
 
-For an MLP (2x400, MNIST input) and a CNN (conv 20/50 + fc 500, MNIST input), both with a 10-way
-head, on the same examples:
+For an MLP (2x400, MNIST input) and a CNN (conv 20/50 + fc 500, MNIST input), with a 10-way and a
+2-way head (Split MNIST's), on the same examples:
   * loop:       one forward per sample and one backward per class (what most CL code does),
   * vectorised: `retentive.strategies.fisher.fisher_sums(kind="exact")`,
   * backward:   one forward + backward of the mean loss over the same examples (the floor).
@@ -59,32 +59,42 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--classes", type=int, nargs="*", default=[10, 2], help="head sizes to time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.rand(args.examples, 1, 28, 28)
-    y = torch.randint(0, 10, (args.examples,))
     t = torch.zeros(args.examples, dtype=torch.long)
     print(f"{args.examples} examples, batch {args.batch}, {args.threads} thread(s), torch {torch.__version__}")
-    print("| model | #params | loop (s) | vectorised exact (s) | vectorised empirical (s) | plain backward (s) "
+    print("| model | classes | #params | loop (s) | vectorised exact (s) | vectorised empirical (s) | plain backward (s) "
           "| loop / exact | exact / backward | max rel. error |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, (body, width) in {"MLP 2x400": mlp_backbone((1, 28, 28)), "CNN 20/50/500": cnn_backbone((1, 28, 28))}.items():
-        net = ContinualNet(body, width, [10], False).eval()
-        params = dict(net.named_parameters())
-        batches = [(x[s : s + args.batch], y[s : s + args.batch], t[s : s + args.batch])
-                   for s in range(0, args.examples, args.batch)]
-        loop_s, reference = timed(lambda net=net, params=params: loop_fisher(net, params, x, t), 1)
-        exact_s, (fast, _) = timed(lambda net=net, params=params, b=batches: fisher_sums(net, params, b, "exact"),
-                                   args.repeats)
-        emp_s, _ = timed(lambda net=net, params=params, b=batches: fisher_sums(net, params, b, "empirical"),
-                         args.repeats)
-        back_s, _ = timed(lambda net=net, params=params: plain_backward(net, params, x, y, t, args.batch),
-                          args.repeats)
-        error = max(((fast[n] - reference[n]).abs().max() / reference[n].abs().max()).item() for n in params)
-        count = sum(p.numel() for p in params.values())
-        print(f"| {name} | {count:,} | {loop_s:.3f} | {exact_s:.4f} | {emp_s:.4f} | {back_s:.4f} "
-              f"| {loop_s / exact_s:.0f}x | {exact_s / back_s:.2f}x | {error:.1e} |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for classes in args.classes:
+        y = torch.randint(0, classes, (args.examples,))
+        for name, builder in {"MLP 2x400": mlp_backbone, "CNN 20/50/500": cnn_backbone}.items():
+            torch.manual_seed(0)
+            body, width = builder((1, 28, 28))
+            net = ContinualNet(body, width, [classes], False).eval()
+            row(name, classes, net, x, y, t, args)
+
+
+def row(name: str, classes: int, net: ContinualNet, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
+    args: argparse.Namespace) -> None:
+    """Time the three ways on one model and print a table row."""
+    params = dict(net.named_parameters())
+    batches = [(x[s : s + args.batch], y[s : s + args.batch], t[s : s + args.batch])
+               for s in range(0, args.examples, args.batch)]
+    loop_s, reference = timed(lambda net=net, params=params: loop_fisher(net, params, x, t), 1)
+    exact_s, (fast, _) = timed(lambda net=net, params=params, b=batches: fisher_sums(net, params, b, "exact"),
+                               args.repeats)
+    emp_s, _ = timed(lambda net=net, params=params, b=batches: fisher_sums(net, params, b, "empirical"),
+                     args.repeats)
+    back_s, _ = timed(lambda net=net, params=params: plain_backward(net, params, x, y, t, args.batch),
+                      args.repeats)
+    error = max(((fast[n] - reference[n]).abs().max() / reference[n].abs().max()).item() for n in params)
+    count = sum(p.numel() for p in params.values())
+    print(f"| {name} | {classes} | {count:,} | {loop_s:.3f} | {exact_s:.4f} | {emp_s:.4f} | {back_s:.4f} "
+          f"| {loop_s / exact_s:.0f}x | {exact_s / back_s:.2f}x | {error:.1e} |")
 
 
 if __name__ == "__main__":
