@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.utils.data import DataLoader, DistributedSampler
 
 
 def is_distributed() -> bool:
@@ -35,3 +38,13 @@ def all_reduce_sums(sums: dict[str, Tensor], count: int) -> tuple[dict[str, Tens
         out[name] = flat[offset: offset + size].reshape(sums[name].shape).to(sums[name].dtype).to(sums[name].device)
         offset += size
     return out, int(round(flat[-1].item()))
+
+
+def local_batches(batches: Iterable) -> Iterable:
+    """This process's share of a loader that every process iterates in full (the runner's
+    task-end loader): batch i goes to rank i mod world. Loaders that are already sharded by a
+    DistributedSampler, and plain iterables of batches, are used as they are."""
+    if not is_distributed() or not isinstance(batches, DataLoader) or isinstance(batches.sampler, DistributedSampler):
+        return batches
+    rank, world = dist.get_rank(), dist.get_world_size()
+    return (batch for i, batch in enumerate(batches) if i % world == rank)

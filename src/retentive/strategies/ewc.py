@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from retentive.errors import ConfigError
-from retentive.strategies.distributed import all_reduce_sums, world_size
+from retentive.strategies.distributed import all_reduce_sums, local_batches, world_size
 from retentive.strategies.fisher import FISHER_KINDS, fisher_sums
 from retentive.strategies.importance import ImportanceStrategy
 
@@ -48,7 +48,7 @@ class EWC(ImportanceStrategy):
     ) -> dict[str, Tensor]:
         limit = None if self.num_examples is None else -(-self.num_examples // world_size())
         generator = torch.Generator().manual_seed(self.seed * 1000 + task_id)
-        sums, count = fisher_sums(module.net, params, dataloader, self.fisher, limit, generator)
+        sums, count = fisher_sums(module.net, params, local_batches(dataloader), self.fisher, limit, generator)
         sums, count = all_reduce_sums(sums, count)
         return {n: s / max(count, 1) for n, s in sums.items()}
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from retentive.errors import ConfigError
-from retentive.strategies.distributed import all_reduce_sums, world_size
+from retentive.strategies.distributed import all_reduce_sums, local_batches, world_size
 from retentive.strategies.importance import ImportanceStrategy
 from retentive.strategies.per_sample import per_sample_power_sums
 
@@ -49,7 +49,7 @@ class MAS(ImportanceStrategy):
         was_training = net.training
         net.eval()
         try:
-            for batch in dataloader:
+            for batch in local_batches(dataloader):
                 x, t = batch[0].to(module.device), batch[2].to(module.device)
                 if limit is not None:
                     if seen >= limit:
