@@ -39,8 +39,10 @@ def test_csv_and_incomplete_runs(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert main([str(tmp_path), "--csv", "--metrics", "ACC"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "strategy.lambda_,n,ACC_mean,ACC_std"
-    assert lines[1] == "1,2,0.6,0.141421"
+    assert lines[1] == "1,1,0.5,0"  # the failed run is not averaged in
     assert lines[2] == "10,1,0.6,0"
+    assert main([str(tmp_path), "--csv", "--metrics", "ACC", "--include-incomplete"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[1] == "1,2,0.6,0.141421"
 
 
 def test_empty_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -46,8 +46,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def tabulate(runs: list[tuple[dict[str, str], dict]], over: Sequence[str], metrics: Sequence[str],
-             scale: float = 1.0) -> tuple[dict[str, str], list[dict]]:
-    """(overrides shared by all runs, one row per group: its overrides, n, statuses, mean/std)."""
+             scale: float = 1.0, include_incomplete: bool = False) -> tuple[dict[str, str], list[dict]]:
+    """(overrides shared by all runs, one row per group: its overrides, n, statuses, mean/std).
+
+    Runs that did not finish every task (still running, or failed) are counted but left out of
+    the means unless `include_incomplete`: their ACC covers fewer tasks.
+    """
     keys = sorted({k for overrides, _ in runs for k in overrides} - set(over))
     shared = {k: runs[0][0].get(k, "") for k in keys
               if len({overrides.get(k, "") for overrides, _ in runs}) == 1}
@@ -61,9 +65,10 @@ def tabulate(runs: list[tuple[dict[str, str], dict]], over: Sequence[str], metri
             order.sort(key=lambda values, c=column: _number(values[c]))
     rows = []
     for values in order:
-        members = groups[values]
+        complete = [m for m in groups[values] if m.get("status", "complete") == "complete"]
+        members = groups[values] if include_incomplete else complete
         row: dict = {"overrides": dict(zip(varying, values, strict=True)), "n": len(members),
-                     "incomplete": sum(m.get("status", "complete") != "complete" for m in members)}
+                     "incomplete": len(groups[values]) - len(complete)}
         for metric in metrics:
             found = [m[metric] * scale for m in members if isinstance(m.get(metric), int | float)
                      and not math.isnan(m[metric])]
@@ -97,7 +102,7 @@ def render(shared: dict[str, str], rows: list[dict], metrics: Sequence[str], csv
     header = varying + ["n"] + list(metrics)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        n = f"{row['n']}" + (f" ({row['incomplete']} incomplete)" if row["incomplete"] else "")
+        n = f"{row['n']}" + (f" (+{row['incomplete']} incomplete)" if row["incomplete"] else "")
         cells = [row["overrides"][k] for k in varying] + [n]
         cells += ["–" if row[m] is None else f"{row[m][0]:.2f} ± {row[m][1]:.2f}" for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
@@ -111,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", nargs="*", default=list(DEFAULT_METRICS))
     parser.add_argument("--percent", action="store_true", help="multiply metrics by 100")
     parser.add_argument("--csv", action="store_true", help="CSV instead of a markdown table")
+    parser.add_argument("--include-incomplete", action="store_true",
+                        help="average runs that stopped before the last task too (default: count them only)")
     args = parser.parse_args(argv)
     if not args.directory.is_dir():
         print(f"error: {args.directory} is not a directory", file=sys.stderr)
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not runs:
         print(f"error: no results.json under {args.directory} (has any run finished a task?)", file=sys.stderr)
         return 2
-    shared, rows = tabulate(runs, args.over, args.metrics, 100.0 if args.percent else 1.0)
+    shared, rows = tabulate(runs, args.over, args.metrics, 100.0 if args.percent else 1.0, args.include_incomplete)
     print(render(shared, rows, args.metrics, args.csv))
     return 0
 
