@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from retentive.config import compose_config
 from retentive.runner import run
@@ -14,6 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("WANDB_MODE", "offline")
 if "DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data" / "MNIST").exists():
     os.environ["DATA_DIR"] = str(ROOT.parent / "shared" / "data")
+
+
+# Small models: one intra-op thread is as fast and does not thrash when the machine is busy.
+torch.set_num_threads(1)
 
 
 def mnist_available() -> bool:
