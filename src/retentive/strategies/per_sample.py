@@ -3,8 +3,8 @@
 Importance measures need Σ_n |g_n|^p (p=2: Fisher, p=1: MAS) where g_n is one sample's
 gradient. One backward of the summed loss gives Σ_n g_n, not this, and a loop of N backwards is
 N times slower. Instead, hooks record each layer's input `a` and the gradient `δ` at its output
-(one backward per "objective vector", e.g. per class, never per sample), and the per-sample gradients are rebuilt
-layer by layer:
+(one backward per "objective vector", e.g. per class, never per sample), and the per-sample
+gradients are rebuilt layer by layer:
 
 - Linear on [N, in]: g_n = δ_n ⊗ a_n, so Σ_n |g_n|^p = (|δ|^p)ᵀ |a|^p (one matmul). Several
   objective vectors c (e.g. one per class for the exact Fisher) share `a`, so Σ_c |δ_c|^p is
