@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--eval-limit", type=int, default=2000, help="evaluation.max_samples_per_task")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: stable timings)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     stream = PermutedMNIST(num_tasks=args.tasks, scenario="domain")
     print(f"Permuted MNIST, T={args.tasks}: {len(stream.train(0))} training samples in the epoch, "
           f"{args.eval_limit} validation samples per task, torch threads={torch.get_num_threads()}")

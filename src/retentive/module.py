@@ -40,9 +40,7 @@ class ContinualModule(L.LightningModule):
         self.num_tasks = num_tasks
         self.current_task = -1
         self.task_loss_weight = 1.0  # lint's phase schedule sets 0 for penalty-only epochs
-        self.train_means = nn.ModuleDict({
-            name: MeanMetric() for name in ("task_loss", "penalty", "explanation_loss", "loss")
-        })
+        self._epoch_sums: dict[str, list] = {}  # name -> [sum tensor, count]: cheaper than a Metric per step
         num_outputs = max(head.out_features for head in net.heads)
         self.eval_acc = nn.ModuleDict(
             {split: nn.ModuleList(MulticlassAccuracy(num_outputs, average="micro") for _ in range(num_tasks))
@@ -71,7 +69,9 @@ class ContinualModule(L.LightningModule):
         terms["train/loss"] = loss
         self._check_finite(loss, terms)
         for name, value in terms.items():
-            self.train_means[name.removeprefix("train/")].update(value.detach())
+            entry = self._epoch_sums.setdefault(name, [0.0, 0])
+            entry[0] = entry[0] + value.detach()
+            entry[1] += 1
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             # Lightning's log() costs ~1 ms a call on CPU: log only on the steps its loggers write
             self.log_dict({**terms, "task": float(self.current_task)}, on_step=True, on_epoch=False)
@@ -89,10 +89,9 @@ class ContinualModule(L.LightningModule):
             )
 
     def on_train_epoch_end(self) -> None:
-        for name, mean in self.train_means.items():
-            if mean.update_called:
-                self.log(f"train/{name}_epoch", mean.compute(), prog_bar=name == "task_loss")
-                mean.reset()
+        for name, (total, count) in self._epoch_sums.items():
+            self.log(f"{name}_epoch", total / count, prog_bar=name == "train/task_loss", sync_dist=True)
+        self._epoch_sums.clear()
 
     def on_after_backward(self) -> None:
         self.strategy.on_after_backward(self)
