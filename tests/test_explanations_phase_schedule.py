@@ -34,8 +34,8 @@ def module(task_loss_weight: bool) -> ContinualModule:
     stream = SplitDigits()
     net = build_net(partial(cnn_backbone, channels=[4], hidden=8), stream.input_shape, stream.head_sizes, False)
     mod = ContinualModule(net, Naive(), 1, partial(torch.optim.Adam, lr=1e-3), CAMLoss(weight=0.7))
-    if task_loss_weight:
-        mod.task_loss_weight = 1.0
+    if not task_loss_weight:
+        del mod.task_loss_weight  # a LightningModule that cannot switch its task loss off
     return mod
 
 
@@ -55,6 +55,24 @@ def test_phases_switch_the_loss_terms_per_epoch_and_restart_per_task() -> None:
     trainer.fit_loop.max_epochs = 8
     trainer.fit(mod, loader())
     assert recorder.seen[5:] == [(0.0, 1.0), (0.7, 0.0), (0.7, 0.0)]
+
+
+class FirstGrads(L.Callback):
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if not hasattr(self, "grads"):
+            self.grads = [p.grad.detach().clone() for p in pl_module.net.parameters()]
+
+
+def test_penalty_only_epochs_train_on_the_penalty_alone() -> None:
+    mod, recorder = module(True), FirstGrads()
+    L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False, callbacks=[PhaseSchedule(0, 1, 0), recorder]).fit(mod, loader())
+    reference = module(True)
+    x, y, t = next(iter(loader()))
+    expected = torch.autograd.grad(0.7 * reference.explanation(reference.net, x, y, None, t),
+                                   list(reference.net.parameters()), allow_unused=True)
+    for got, want in zip(recorder.grads, expected, strict=True):
+        torch.testing.assert_close(got, torch.zeros_like(got) if want is None else want)
 
 
 def test_penalty_phase_without_module_support_is_a_config_error() -> None:
