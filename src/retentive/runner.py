@@ -46,7 +46,10 @@ class ContinualRun:
         net = build_net(build(cfg.model.backbone, "model.backbone"), self.stream.input_shape, head_sizes, multihead)
         self.strategy = build(cfg.strategy, "strategy")
         self.explanation = build(cfg.explanation, "explanation") if cfg.get("explanation") else None
-        check_compatible(self.stream, net, self.strategy, self.explanation)
+        probes = [build(c, "probes") for c in (cfg.get("probes") or {}).values() if c]
+        check_compatible(self.stream, net, self.strategy, self.explanation, *probes)
+        for probe in probes:
+            probe.attach([self.stream.test(t) for t in range(self.stream.num_tasks)], self.output_dir)
         self.module = ContinualModule(net, self.strategy, self.stream.num_tasks,
                                       build(cfg.model.optimizer, "model.optimizer"), self.explanation)
         self.results = ContinualResults(self.output_dir, self.stream.num_tasks, self.stream.task_names, {
@@ -55,7 +58,7 @@ class ContinualRun:
             "explanation": type(self.explanation).__name__ if self.explanation else None,
         })
         extra = [build(c, "callbacks") for c in (cfg.get("callbacks") or {}).values() if c]
-        callbacks = [self.results] + [c for c in extra if c is not None]
+        callbacks = [self.results] + [c for c in extra if c is not None] + probes
         loggers = [build(c, "logger") for c in (cfg.get("logger") or {}).values() if c]
         trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
         trainer_kwargs.setdefault("enable_model_summary", False)

@@ -68,10 +68,11 @@ def model_capabilities(net: ContinualNet) -> set[str]:
     return capabilities
 
 
-def check_compatible(stream: TaskStream, net: ContinualNet, strategy: Any, explanation: Any) -> None:
+def check_compatible(stream: TaskStream, net: ContinualNet, strategy: Any, explanation: Any, *probes: Any) -> None:
     """Combinations that cannot work: missing masks, a model lacking what a method needs."""
     capabilities = model_capabilities(net)
-    for owner, obj in (("strategy", strategy), ("explanation", explanation)):
+    owners = [("strategy", strategy), ("explanation", explanation), *(("probes", p) for p in probes)]
+    for owner, obj in owners:
         if obj is None:
             continue
         missing = [need for need in getattr(obj, "needs", ()) if need not in capabilities]
