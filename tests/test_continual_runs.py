@@ -95,3 +95,27 @@ def test_iteration_based_schedule_counts_steps(run_config):
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     steps = sorted({int(r["step"]) for r in rows if r["split"] == "val"})
     assert steps == [4 * k for k in range(1, 16)]  # 3 evaluations per task, 12 steps per task
+
+
+def test_checkpoint_reloads_the_final_network(run_config):
+    import torch
+
+    from retentive.data import SplitDigits
+    from retentive.models import build_net, mlp_backbone
+
+    summary, out = run_config("dataset=split_digits", "callbacks=default", "callbacks.progress=null")
+    state = torch.load(out / "checkpoints" / "last.pt")
+    assert state["task"] == 4
+    stream = SplitDigits(scenario="class")
+    net = build_net(mlp_backbone, stream.input_shape, stream.head_sizes, False)
+    net.load_state_dict(state["net"])
+    x, y, t = stream.test(4).__getitems__(list(range(len(stream.test(4)))))
+    accuracy = (net(x, t).argmax(1) == y).float().mean().item()
+    assert accuracy == pytest.approx(summary["accuracy_matrix"][-1][4], abs=1e-6)
+
+
+def test_no_validation_split_fails_before_training(run_config):
+    from retentive.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dataset.val_fraction"):
+        run_config("dataset=split_digits", "dataset.val_fraction=0")

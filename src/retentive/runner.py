@@ -89,6 +89,9 @@ class ContinualRun:
     def fit(self) -> dict[str, Any]:
         """Train every task in turn; R rows from the test split; results written at each task end."""
         val_split = self.cfg.evaluation.split
+        if val_split == "val" and any(len(self.stream.val(t)) == 0 for t in range(self.stream.num_tasks)):
+            raise ConfigError("dataset.val_fraction", "leaves no validation split for the per-epoch evaluation",
+                              "set dataset.val_fraction > 0 or evaluation.split=test")
         val_loaders = self._eval_loaders(val_split, self.cfg.evaluation.get("max_samples_per_task"))
         test_loaders = self._eval_loaders("test")
         self.strategy.setup(self.module)
