@@ -22,7 +22,7 @@ def test_scores_match_definitions():
     assert scores["ACC"] == pytest.approx(r[t - 1].mean(), abs=1e-6)
     assert scores["BWT"] == pytest.approx(np.mean([r[t - 1, j] - r[j, j] for j in range(t - 1)]), abs=1e-6)
     assert scores["FWT"] == pytest.approx(np.mean([r[j - 1, j] - b[j] for j in range(1, t)]), abs=1e-6)
-    forgetting = np.mean([max(r[l, j] for l in range(t - 1)) - r[t - 1, j] for j in range(t - 1)])
+    forgetting = np.mean([max(r[row, j] for row in range(t - 1)) - r[t - 1, j] for j in range(t - 1)])
     assert scores["forgetting"] == pytest.approx(forgetting, abs=1e-6)
 
 

@@ -23,7 +23,7 @@ def test_split_mnist_label_spaces(scenario, head_sizes):
         assert set(t.tolist()) == {task}
         expected = {2 * task, 2 * task + 1} if scenario == "class" else {0, 1}
         assert set(y.tolist()) == expected
-        assert x.dtype == torch.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        assert x.dtype == torch.float32 and x.min() >= 0.0 and x.max() <= 1.0
     # the test split is MNIST's test set: task 0 holds exactly the 0s and 1s of it
     full = SplitMNIST(scenario=scenario)
     assert len(full.test(0)) == int(((raw_test.labels == 0) | (raw_test.labels == 1)).sum())
