@@ -6,6 +6,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from tests.conftest import needs_mnist
 
@@ -65,7 +66,7 @@ def test_run_writes_matrix_metrics_plots_and_tensorboard(split_mnist_runs):
     matrix = saved["accuracy_matrix"]
     assert len(matrix) == 5 and all(len(row) == 5 for row in matrix)
     assert saved["ACC"] == pytest.approx(sum(matrix[-1]) / 5)
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     val_rows = [r for r in rows if r["split"] == "val"]
     assert len(val_rows) == 5 * 2 * 5  # every task, every epoch of every task
     test_rows = [r for r in rows if r["split"] == "test"]
@@ -92,7 +93,7 @@ def test_same_seed_gives_identical_runs(run_config, tmp_path):
 def test_iteration_based_schedule_counts_steps(run_config):
     summary, out = run_config("dataset=split_digits", "schedule.steps_per_task=12", "schedule.epochs_per_task=3",
                               "loader.batch_size=32")
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    rows = list(csv.DictReader((out / "metrics.csv").read_text().splitlines()))
     steps = sorted({int(r["step"]) for r in rows if r["split"] == "val"})
     assert steps == [4 * k for k in range(1, 16)]  # 3 evaluations per task, 12 steps per task
 
@@ -119,3 +120,18 @@ def test_no_validation_split_fails_before_training(run_config):
 
     with pytest.raises(ConfigError, match="dataset.val_fraction"):
         run_config("dataset=split_digits", "dataset.val_fraction=0")
+
+
+@pytest.mark.parametrize("strategy", ["naive", "joint"])
+def test_only_joint_trains_on_earlier_tasks_data(strategy, tmp_path):
+    from retentive.config import compose_config
+    from retentive.runner import ContinualRun
+
+    run = ContinualRun(compose_config(["dataset=split_digits", f"strategy={strategy}", "logger=none",
+                                       "callbacks=none"], tmp_path), tmp_path)
+    for task in range(run.stream.num_tasks):
+        seen = torch.cat([batch[2] for batch in run._train_loader(task)])
+        expected = set(range(task + 1)) if strategy == "joint" else {task}
+        assert set(seen.tolist()) == expected
+        sizes = sum(len(run.stream.train(k)) for k in expected)
+        assert len(seen) == sizes  # one epoch = every training sample of those tasks once
