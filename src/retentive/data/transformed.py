@@ -1,0 +1,84 @@
+"""Streams where every task is the whole of MNIST under a task-specific input transform."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.transforms.functional import rotate
+
+from retentive.data.sources import ImageSplit, load_mnist
+from retentive.data.stream import RawTask, TaskStream
+from retentive.errors import ConfigError
+
+
+class TransformedMNIST(TaskStream):
+    """Base: `num_tasks` copies of MNIST, task t seen through `transform(t, images)`."""
+
+    def __init__(self, num_tasks: int = 10, data_dir: str | None = None, **kwargs) -> None:
+        if num_tasks < 1:
+            raise ConfigError("dataset.num_tasks", f"{num_tasks} must be >= 1")
+        self._num_tasks = num_tasks
+        self.data_dir = data_dir
+        super().__init__(**kwargs)
+
+    def transform(self, task: int, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def task_name(self, task: int) -> str:
+        return str(task)
+
+    def build_tasks(self) -> list[RawTask]:
+        train, test = load_mnist(self.data_dir, True), load_mnist(self.data_dir, False)
+        return [
+            RawTask(
+                name=self.task_name(t),
+                train=ImageSplit(self.transform(t, train.images), train.labels),
+                test=ImageSplit(self.transform(t, test.images), test.labels),
+                classes=tuple(range(10)),
+            )
+            for t in range(self._num_tasks)
+        ]
+
+
+class PermutedMNIST(TransformedMNIST):
+    """Permuted MNIST: one seeded pixel permutation per task (task 0 unpermuted if asked)."""
+
+    def __init__(self, permutation_seed: int = 0, first_task_identity: bool = False, **kwargs) -> None:
+        self.permutation_seed = permutation_seed
+        self.first_task_identity = first_task_identity
+        super().__init__(**kwargs)
+
+    def permutation(self, task: int, num_pixels: int) -> Tensor:
+        if task == 0 and self.first_task_identity:
+            return torch.arange(num_pixels)
+        generator = torch.Generator().manual_seed(self.permutation_seed * 10_007 + task)
+        return torch.randperm(num_pixels, generator=generator)
+
+    def transform(self, task: int, images: Tensor) -> Tensor:
+        flat = images.flatten(1)
+        return flat[:, self.permutation(task, flat.shape[1])].view_as(images)
+
+    def task_name(self, task: int) -> str:
+        return f"perm{task}"
+
+
+class RotatedMNIST(TransformedMNIST):
+    """Rotated MNIST: task t rotates every digit by `angles[t]` degrees (default evenly in [0, max_angle))."""
+
+    def __init__(self, angles: list[float] | None = None, max_angle: float = 180.0, **kwargs) -> None:
+        self.max_angle = max_angle
+        self.angles = list(angles) if angles is not None else None
+        if self.angles is not None:
+            kwargs["num_tasks"] = len(self.angles)
+        super().__init__(**kwargs)
+
+    def angle(self, task: int) -> float:
+        if self.angles is not None:
+            return float(self.angles[task])
+        return task * self.max_angle / self._num_tasks
+
+    def transform(self, task: int, images: Tensor) -> Tensor:
+        return rotate(images, self.angle(task))
+
+    def task_name(self, task: int) -> str:
+        return f"rot{self.angle(task):g}"
