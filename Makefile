@@ -23,7 +23,8 @@ lint:
 
 bench:
 	$(BIN)/python bench/loop_overhead.py
-	$(BIN)/python bench/evaluation_cost.py
+	$(BIN)/python bench/fisher.py
+	$(BIN)/python bench/explanation_cost.py
 
 clean:
 	rm -rf outputs .pytest_cache
