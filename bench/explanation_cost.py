@@ -2,10 +2,12 @@
 
 Every method trains the same net (CDEP's conv 20/50, fc 500) on the same DecoyMNIST samples with
 the same batches, through `ContinualModule.training_step` under a plain Lightning Trainer. Each
-method runs in its own child process so peak memory (RSS high-water mark minus the RSS after data
-and model are built; on GPU `torch.cuda.max_memory_allocated`) is not inherited from the others.
+(method, round) runs in its own child process so peak memory (RSS high-water mark minus the RSS
+after data and model are built; on GPU `torch.cuda.max_memory_allocated`) is not inherited from
+the others. Methods are interleaved over `--rounds` and the median epoch is reported, so a load
+change on a shared machine hits every method alike.
 
-    DATA_DIR=../shared/data python bench/explanation_cost.py --train-samples 10000 --epochs 2
+    DATA_DIR=../shared/data python bench/explanation_cost.py --train-samples 3000 --epochs 2 --rounds 3
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import statistics
 import time
 from functools import partial
 
@@ -87,25 +90,30 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2, help="the first is reported apart as warm-up")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="methods interleaved, median epoch reported")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     context = mp.get_context("spawn")
-    rows = []
-    for method in args.methods:
-        queue = context.Queue()
-        child = context.Process(target=measure, args=(method, args, queue))
-        child.start()
-        rows.append(queue.get())
-        child.join()
-    vanilla = next((r for r in rows if r["method"] == "vanilla"), None)
-    steady = lambda r: min(r["epoch_s"][1:] or r["epoch_s"])  # noqa: E731 - best non-warm-up epoch
-    print(f"{args.train_samples} DecoyMNIST samples/epoch, batch {args.batch_size}, {rows[0]['device']}")
-    print(f"{'method':<10} {'epoch s':>9} {'x vanilla':>10} {'peak MiB':>9}   all epochs (s)")
+    runs: dict[str, list[dict]] = {method: [] for method in args.methods}
+    for _ in range(args.rounds):
+        for method in args.methods:
+            queue = context.Queue()
+            child = context.Process(target=measure, args=(method, args, queue))
+            child.start()
+            runs[method].append(queue.get())
+            child.join()
+    # per run the best non-warm-up epoch; per method the median over rounds
+    steady = {m: statistics.median(min(r["epoch_s"][1:] or r["epoch_s"]) for r in rs) for m, rs in runs.items()}
+    rows = [{"method": m, "epoch_s": steady[m], "peak_mib": max(r["peak_mib"] for r in rs),
+             "runs": [r["epoch_s"] for r in rs], "device": rs[0]["device"]} for m, rs in runs.items()]
+    base = steady.get("vanilla", float("nan"))
+    print(f"{args.train_samples} DecoyMNIST samples/epoch, batch {args.batch_size}, {rows[0]['device']}, "
+          f"median of {args.rounds} interleaved rounds")
+    print(f"{'method':<10} {'epoch s':>9} {'x vanilla':>10} {'peak MiB':>9}   epochs per round (s)")
     for row in rows:
-        ratio = steady(row) / steady(vanilla) if vanilla else float("nan")
-        epochs = ", ".join(f"{s:.1f}" for s in row["epoch_s"])
-        print(f"{row['method']:<10} {steady(row):>9.1f} {ratio:>10.2f} {row['peak_mib']:>9.0f}   {epochs}")
+        epochs = " | ".join(", ".join(f"{s:.1f}" for s in run) for run in row["runs"])
+        print(f"{row['method']:<10} {row['epoch_s']:>9.1f} {row['epoch_s'] / base:>10.2f} {row['peak_mib']:>9.0f}   {epochs}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2)
