@@ -195,3 +195,23 @@ def test_recorded_forward_is_used_only_for_the_same_input() -> None:
     assert loss.cache.take(net.backbone, x) is None
     net(x)
     assert len(loss.cache.take(net.backbone, x)) == len(net.backbone)
+
+
+def test_nets_with_the_recorder_can_be_copied_and_pickled() -> None:
+    import copy
+    import io
+
+    torch.manual_seed(0)
+    net = ContinualNet(*cnn_backbone((1, 12, 12), channels=(4,), hidden=8), [3], False)
+    loss = CDEP()
+    x, mask = torch.randn(2, 1, 12, 12), torch.ones(2, 1, 12, 12)
+    loss(net, x, None, mask, None)
+    net(x)  # recorded tensors with autograd history are held now
+    teacher = copy.deepcopy(net)
+    teacher(x)  # the copy's forward must not overwrite the original's record
+    assert len(loss.cache.take(net.backbone, x)) == len(net.backbone)
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    restored = torch.load(buffer, weights_only=False)
+    torch.testing.assert_close(restored(x), net(x))

@@ -26,18 +26,18 @@ class ActivationCache:
         self.outputs: list[Tensor] = []
         self.handles: list[RemovableHandle] = [backbone.register_forward_pre_hook(self._start)]
         for index, layer in enumerate(self.layers):
-            self.handles.append(layer.register_forward_hook(self._recorder(index)))
+            self.handles.append(layer.register_forward_hook(_LayerRecorder(self, index)))
 
     def _start(self, module: nn.Module, args: tuple) -> None:
+        if module is not self.backbone_ref():  # a copy of the net sharing this recorder
+            return
         self.input, self.outputs = None, []
-        if module is self.backbone_ref() and torch.is_grad_enabled() and args:
+        if torch.is_grad_enabled() and args:
             self.input = args[0]
 
-    def _recorder(self, index: int):
-        def record(module: nn.Module, args: tuple, output: Tensor) -> None:
-            if self.input is not None and module is self.layers[index] and len(self.outputs) == index:
-                self.outputs.append(output)
-        return record
+    def record(self, index: int, module: nn.Module, output: Tensor) -> None:
+        if self.input is not None and module is self.layers[index] and len(self.outputs) == index:
+            self.outputs.append(output)
 
     def take(self, backbone: nn.Module, x: Tensor) -> list[Tensor] | None:
         """The outputs recorded for exactly `x` through exactly `backbone` (then forgotten)."""
@@ -47,6 +47,30 @@ class ActivationCache:
             return None
         return outputs
 
+    def __deepcopy__(self, memo: dict) -> ActivationCache:
+        """Copies of the net (teachers, snapshots) share this recorder; its identity checks make it
+        ignore them, and recorded tensors are never deep-copied (autograd forbids it)."""
+        return self
+
+    def __getstate__(self) -> dict:
+        """Pickled nets (torch.save of a whole module) keep an inert recorder."""
+        return {"layers": [], "input": None, "outputs": [], "handles": []}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.backbone_ref = lambda: None
+
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+class _LayerRecorder:
+    """Forward hook of layer `index` (a class, not a closure, so nets holding it still pickle)."""
+
+    def __init__(self, cache: ActivationCache, index: int) -> None:
+        self.cache = cache
+        self.index = index
+
+    def __call__(self, module: nn.Module, args: tuple, output: Tensor) -> None:
+        self.cache.record(self.index, module, output)
