@@ -112,7 +112,9 @@ class ContinualRun:
                     self.stream.train(task), self.cfg.loader.batch_size, False, self.cfg.loader.num_workers))
                 for callback in self._continual_callbacks():
                     callback.on_task_end(self.trainer, self.module, task)
-                log.info("task %d/%d done: %s", task + 1, self.stream.num_tasks, _fmt(self.results.matrix.compute()))
+                if self.trainer.is_global_zero:
+                    log.info("task %d/%d done: %s", task + 1, self.stream.num_tasks,
+                             _fmt(self.results.matrix.compute()))
         except BaseException as error:
             self.results.status = f"failed at task {self.module.current_task}: {error}"
             raise
