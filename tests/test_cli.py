@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, needs_mnist
 
 
 def train(*overrides: str, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -94,3 +94,12 @@ def test_ddp_on_two_cpu_processes_completes_with_one_set_of_results(tmp_path):
         x, y, t = stream.test(task).__getitems__(list(range(len(stream.test(task)))))
         accuracy = (net(x, t).argmax(1) == y).float().mean().item()
         assert accuracy == pytest.approx(matrix[-1][task], abs=1.0 / len(y) + 1e-6)
+
+
+@needs_mnist
+def test_explanation_that_cannot_explain_the_model_fails_before_training(run_config, tmp_path):
+    from retentive.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"explanation: CAMLoss needs a model with conv \(use model=cnn\)"):
+        run_config("dataset=decoy_mnist", "dataset.train_samples_per_task=200", "explanation=camloss", "model=mlp")
+    assert not (tmp_path / "results.json").exists()  # nothing trained

@@ -79,6 +79,8 @@ def check_compatible(stream: TaskStream, net: ContinualNet, strategy: Any, expla
         if missing:
             raise ConfigError(owner, f"{type(obj).__name__} needs a model with {', '.join(missing)}",
                               "use model=cnn" if "conv" in missing else "pick another model")
+    if explanation is not None and hasattr(explanation, "check"):
+        explanation.check(net)  # e.g. CDEP: every layer decomposable; CAM loss: a conv layer
     if explanation is not None and getattr(explanation, "needs_mask", False) and not stream.has_masks:
         raise ConfigError("explanation", f"{type(explanation).__name__} needs masks of the spurious region but "
                           f"{type(stream).__name__} has none",
