@@ -30,7 +30,13 @@ def test_reproduction_configs_set_the_paper_protocol(tmp_path: Path) -> None:
     for name in EXPERIMENTS:
         cfg = compose_config([f"experiment={name}"], tmp_path)
         build(cfg.strategy, "strategy")
-        assert cfg.model.backbone.hidden == ([1000, 1000] if "permuted" in name else [400, 400])
+        permuted = "permuted" in name
+        assert cfg.model.backbone.hidden == ([1000, 1000] if permuted else [400, 400])
+        assert cfg.model.optimizer.lr == (1e-4 if permuted else 1e-3) and cfg.loader.batch_size == 128
+        if name.startswith("vdv2019_"):
+            assert cfg.schedule.steps_per_task == (5000 if permuted else 2000)
+        else:
+            assert cfg.schedule.epochs_per_task == 4 and cfg.schedule.steps_per_task is None
     ewc = build(compose_config(["experiment=vdv2019_split_domain_ewc"], tmp_path).strategy, "strategy")
     assert type(ewc) is EWC and ewc.lambda_ == 1e10 and ewc.include_heads and ewc.fisher == "exact"
     online = build(compose_config(["experiment=vdv2019_split_task_online_ewc"], tmp_path).strategy, "strategy")
