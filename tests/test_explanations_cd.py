@@ -215,3 +215,24 @@ def test_nets_with_the_recorder_can_be_copied_and_pickled() -> None:
     buffer.seek(0)
     restored = torch.load(buffer, weights_only=False)
     torch.testing.assert_close(restored(x), net(x))
+
+
+def test_fast_path_reuses_the_forwards_max_pool_indices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argmax comes from the training forward; the net's outputs and a removed cache are as before."""
+    import retentive.explanations.contextual_decomposition as cd
+
+    torch.manual_seed(0)
+    net = ContinualNet(*cnn_backbone((1, 12, 12), channels=(4, 6), hidden=8), [3], False)
+    x, mask = torch.randn(5, 1, 12, 12), (torch.rand(5, 1, 12, 12) < 0.3).float()
+    plain = net(x)
+    loss = CDEP()
+    slow = loss(net, x, None, mask, None)  # installs the recorder: full two-part decomposition
+    pools = [m for m in net.backbone if isinstance(m, nn.MaxPool2d)]
+    assert all(m.return_indices for m in pools)
+    torch.testing.assert_close(net(x), plain)  # the hook hands the next layer the values alone
+    monkeypatch.setattr(cd, "_pool_argmax", lambda *a: pytest.fail("max-pool argmax recomputed"))
+    fast = loss(net, x, None, mask, None)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-7)
+    loss.cache.remove()
+    assert not any(m.return_indices for m in pools)
+    torch.testing.assert_close(net(x), plain)

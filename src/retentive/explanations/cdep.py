@@ -71,7 +71,7 @@ class CDEP(ExplanationLoss):
 
     def __call__(self, net: ContinualNet, x: Tensor, y: Tensor, mask: Tensor | None, t: Tensor) -> Tensor:
         assert mask is not None, "CDEP needs a mask (the runner checks dataset.has_masks)"
-        outputs = self._recorded_outputs(net, x)
+        recording = self._recording(net, x)
         mask = mask.to(x.dtype)
         repeats = max(self.pixel_blobs, 1)
         if self.pixel_blobs > 0:
@@ -79,15 +79,17 @@ class CDEP(ExplanationLoss):
             x = x.repeat(repeats, 1, 1, 1)
             t = t.repeat(repeats)
         heads_t = t if net.multihead else None
-        if outputs is None:
+        if recording is None:
             rel, irrel = decompose(net, x * mask, x * (1.0 - mask), heads_t)
         else:
-            outputs = [o.repeat(repeats, *[1] * (o.ndim - 1)) for o in outputs] if repeats > 1 else outputs
-            rel, irrel = decompose_heads(net, *decompose_features_given(net.backbone, x * mask, x, outputs), heads_t)
+            outputs, argmaxes = ([_repeat(o, repeats) for o in part] for part in recording)
+            features = decompose_features_given(net.backbone, x * mask, x, outputs, argmaxes)
+            rel, irrel = decompose_heads(net, *features, heads_t)
         return cdep_score(rel, irrel)
 
-    def _recorded_outputs(self, net: ContinualNet, x: Tensor) -> list[Tensor] | None:
-        """The backbone's layer outputs from the net's last forward on this very `x`, if usable."""
+    def _recording(self, net: ContinualNet, x: Tensor) -> tuple[list[Tensor], list[Tensor | None]] | None:
+        """The backbone's layer outputs (and max-pool indices) from the net's last forward on this
+        very `x`, if usable."""
         if not self.reuse_forward:
             return None
         if self.cache is None or self.cache.backbone_ref() is not net.backbone:
@@ -95,5 +97,12 @@ class CDEP(ExplanationLoss):
                 self.cache.remove()
             self.cache = ActivationCache(net.backbone)
             return None
-        outputs = self.cache.take(net.backbone, x)
-        return outputs if outputs is not None and forward_matches_decomposition(net.backbone) else None
+        recording = self.cache.take_recording(net.backbone, x)
+        return recording if recording is not None and forward_matches_decomposition(net.backbone) else None
+
+
+def _repeat(tensor: Tensor | None, repeats: int) -> Tensor | None:
+    """A recorded tensor for `repeats` stacked copies of the batch (pixel blobs)."""
+    if tensor is None or repeats == 1:
+        return tensor
+    return tensor.repeat(repeats, *[1] * (tensor.ndim - 1))
