@@ -15,8 +15,8 @@ test:
 test-fast:
 	$(BIN)/python -m pytest -m "not slow"
 
-train:
-	$(BIN)/python -m retentive.train
+train:  # the default experiment, evaluated 4 times per epoch for smooth curves
+	$(BIN)/python -m retentive.train trainer.val_check_interval=0.25
 
 lint:
 	$(BIN)/ruff check src tests bench

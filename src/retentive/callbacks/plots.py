@@ -16,23 +16,23 @@ from retentive.callbacks.continual import ContinualCallback  # noqa: E402
 from retentive.callbacks.results import ContinualResults  # noqa: E402
 
 
-def plot_accuracy_curves(history: list[dict[str, Any]], task_names: list[str], task_end_epochs: list[int],
+def plot_accuracy_curves(history: list[dict[str, Any]], task_names: list[str], task_end_steps: list[int],
                          path: Path, split: str = "val") -> Path:
-    """Per-task accuracy after every epoch of the sequence; dashed lines at task boundaries."""
+    """Per-task accuracy at every evaluation of the sequence (x: training step); dashed task boundaries."""
     rows = [row for row in history if row["split"] == split]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
     for task, name in enumerate(task_names):
-        points = [(row["epoch"] + 1, row["accuracy"]) for row in rows if row["eval_task"] == task]
+        points = [(row["step"], row["accuracy"]) for row in rows if row["eval_task"] == task]
         if points:
             xs, ys = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", markersize=3, label=f"task {task} ({name})")
-    for boundary in task_end_epochs[:-1]:
-        ax.axvline(boundary + 0.5, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("epoch (over the whole sequence)")
+    for boundary in task_end_steps[:-1]:
+        ax.axvline(boundary, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("training step (over the whole sequence)")
     ax.set_ylabel(f"{split} accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("Accuracy of every task during training (dashed: task boundaries)")
-    ax.legend(fontsize=8, loc="lower left", ncol=2)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -69,7 +69,7 @@ class ContinualPlots(ContinualCallback):
         if results is None or not trainer.is_global_zero:
             return
         summary = results.summary()
-        plot_accuracy_curves(results.history, results.task_names, results.task_boundaries,
+        plot_accuracy_curves(results.history, results.task_names, results.task_end_steps,
                              results.output_dir / "accuracy_curves.png")
         if summary["accuracy_matrix"]:
             plot_accuracy_matrix(summary["accuracy_matrix"], results.task_names,

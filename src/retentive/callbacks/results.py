@@ -35,7 +35,7 @@ class ContinualResults(ContinualCallback):
         self.meta = meta
         self.matrix = AccuracyMatrix(num_tasks)
         self.history: list[dict[str, Any]] = []
-        self.task_boundaries: list[int] = []  # epoch index at which each task ends
+        self.task_end_steps: list[int] = []  # global step at which each task ends
         self.status = "running"
         self.started = time.time()
         self.eval_seconds = 0.0
@@ -70,7 +70,7 @@ class ContinualResults(ContinualCallback):
         self.matrix.update(module.current_task, torch.tensor(accuracies))
 
     def on_task_end(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
-        self.task_boundaries.append(trainer.current_epoch)
+        self.task_end_steps.append(trainer.global_step)
         scores = self.matrix.compute()
         for logger in trainer.loggers:
             logger.log_metrics({f"cl/{k}": v for k, v in scores.items()}, step=trainer.global_step)
@@ -96,7 +96,7 @@ class ContinualResults(ContinualCallback):
             **scores,
             "final_accuracy_per_task": final_row,
             **lists,
-            "task_end_epochs": self.task_boundaries,
+            "task_end_steps": self.task_end_steps,
             "seconds": round(time.time() - self.started, 2),
             "eval_seconds": round(self.eval_seconds, 2),
         }
