@@ -135,3 +135,18 @@ def test_only_joint_trains_on_earlier_tasks_data(strategy, tmp_path):
         assert set(seen.tolist()) == expected
         sizes = sum(len(run.stream.train(k)) for k in expected)
         assert len(seen) == sizes  # one epoch = every training sample of those tasks once
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_optimizer_state_is_reset_per_task_or_kept(reset, tmp_path):
+    from retentive.config import compose_config
+    from retentive.runner import ContinualRun
+
+    cfg = compose_config(["dataset=split_digits", "dataset.class_groups=[[0,1],[2,3]]", "logger=none",
+                          "callbacks=none", f"schedule.reset_optimizer={reset}"], tmp_path)
+    run = ContinualRun(cfg, tmp_path)
+    run.fit()
+    adam = run.trainer.optimizers[0]
+    steps = {int(state["step"]) for state in adam.state.values()}
+    per_task = len(run._train_loader(1))
+    assert steps == ({per_task} if reset else {per_task + len(run._train_loader(0))})

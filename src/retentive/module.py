@@ -31,6 +31,7 @@ class ContinualModule(L.LightningModule):
         num_tasks: int,
         optimizer: Callable[..., torch.optim.Optimizer],
         explanation: ExplanationLoss | None = None,
+        reset_optimizer: bool = True,
     ) -> None:
         super().__init__()
         self.net = net
@@ -38,6 +39,8 @@ class ContinualModule(L.LightningModule):
         self.explanation = explanation
         self.optimizer_factory = optimizer
         self.num_tasks = num_tasks
+        self.reset_optimizer = reset_optimizer
+        self._optimizer: torch.optim.Optimizer | None = None
         self.current_task = -1
         self.task_loss_weight = 1.0  # lint's phase schedule sets 0 for penalty-only epochs
         self._epoch_sums: dict[str, list] = {}  # name -> [sum tensor, count]: cheaper than a Metric per step
@@ -100,7 +103,10 @@ class ContinualModule(L.LightningModule):
         self.strategy.on_train_batch_end(self)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(params=self.net.parameters())
+        """A fresh optimizer per task (`reset_optimizer`), or one kept for the whole sequence."""
+        if self.reset_optimizer or self._optimizer is None:
+            self._optimizer = self.optimizer_factory(params=self.net.parameters())
+        return self._optimizer
 
     # -- evaluation -----------------------------------------------------------------------
     def _evaluate(self, split: str, batch: tuple[Tensor, ...], dataloader_idx: int) -> None:

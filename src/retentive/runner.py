@@ -51,7 +51,8 @@ class ContinualRun:
         for probe in probes:
             probe.attach([self.stream.test(t) for t in range(self.stream.num_tasks)], self.output_dir)
         self.module = ContinualModule(net, self.strategy, self.stream.num_tasks,
-                                      build(cfg.model.optimizer, "model.optimizer"), self.explanation)
+                                      build(cfg.model.optimizer, "model.optimizer"), self.explanation,
+                                      reset_optimizer=cfg.schedule.get("reset_optimizer", True))
         self.results = ContinualResults(self.output_dir, self.stream.num_tasks, self.stream.task_names, {
             "name": cfg.get("name"), "seed": cfg.seed, "scenario": self.stream.scenario,
             "dataset": type(self.stream).__name__, "strategy": type(self.strategy).__name__,
