@@ -46,7 +46,7 @@ class ContinualRun:
         net = build_net(build(cfg.model.backbone, "model.backbone"), self.stream.input_shape, head_sizes, multihead)
         self.strategy = build(cfg.strategy, "strategy")
         self.explanation = build(cfg.explanation, "explanation") if cfg.get("explanation") else None
-        probes = [build(c, "probes") for c in (cfg.get("probes") or {}).values() if c]
+        probes = build_group(cfg, "probes")
         check_compatible(self.stream, net, self.strategy, self.explanation, *probes)
         for probe in probes:
             probe.attach([self.stream.test(t) for t in range(self.stream.num_tasks)], self.output_dir)
@@ -58,9 +58,8 @@ class ContinualRun:
             "dataset": type(self.stream).__name__, "strategy": type(self.strategy).__name__,
             "explanation": type(self.explanation).__name__ if self.explanation else None,
         })
-        extra = [build(c, "callbacks") for c in (cfg.get("callbacks") or {}).values() if c]
-        callbacks = [self.results] + [c for c in extra if c is not None] + probes
-        loggers = [build(c, "logger") for c in (cfg.get("logger") or {}).values() if c]
+        callbacks = [self.results, *build_group(cfg, "callbacks"), *probes]
+        loggers = build_group(cfg, "logger")
         trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
         trainer_kwargs.setdefault("enable_model_summary", False)
         self.trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False,
@@ -123,6 +122,12 @@ class ContinualRun:
             for callback in self._continual_callbacks():
                 callback.on_sequence_end(self.trainer, self.module)
         return self.results.summary()
+
+
+def build_group(cfg: DictConfig, key: str) -> list[Any]:
+    """Every object of a dict-shaped group (`logger`, `callbacks`, `probes`); null entries skipped."""
+    built = [build(node, key) for node in (cfg.get(key) or {}).values() if node]
+    return [obj for obj in built if obj is not None]
 
 
 def _is_progress(callback: object) -> bool:
