@@ -15,15 +15,6 @@ from retentive.strategies.fisher import fisher_sums
 from retentive.strategies.mas import MAS as MASClass
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Intra-op threads only fight each other on the shared 2-core machine; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     stream = SplitDigits(scenario="task", seed=0)

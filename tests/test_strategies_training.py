@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from functools import partial
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -30,17 +28,7 @@ from retentive.strategies import (
     WeightChange,
     WeightMagnitude,
 )
-
-MNIST_DIR = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Intra-op threads only fight each other on the shared 2-core machine; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.conftest import needs_mnist
 
 
 def run_sequence(stream: TaskStream, strategy: Strategy, steps: int, hidden=(64, 64), lr: float = 1e-3,
@@ -186,9 +174,9 @@ def test_setup_rejects_a_model_with_nothing_to_protect() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (MNIST_DIR / "MNIST" / "raw").exists(), reason="MNIST files not available")
+@needs_mnist
 def test_ewc_and_si_forget_less_than_naive_on_split_mnist_task_il() -> None:
-    stream = SplitMNIST(data_dir=str(MNIST_DIR), scenario="task", train_samples_per_task=2000,
+    stream = SplitMNIST(scenario="task", train_samples_per_task=2000,
                         test_samples_per_task=1000, seed=0)
     results = {}
     for name, strategy in {"naive": Naive(), "ewc": EWC(lambda_=1e4, include_heads=True),
