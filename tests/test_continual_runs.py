@@ -98,21 +98,24 @@ def test_iteration_based_schedule_counts_steps(run_config):
     assert steps == [4 * k for k in range(1, 16)]  # 3 evaluations per task, 12 steps per task
 
 
-def test_checkpoint_reloads_the_final_network(run_config):
+def test_checkpoint_reloads_the_final_network_and_evaluate_retests_it(run_config):
     import torch
 
     from retentive.data import SplitDigits
+    from retentive.evaluate import evaluate_checkpoint
     from retentive.models import build_net, mlp_backbone
 
     summary, out = run_config("dataset=split_digits", "callbacks=default", "callbacks.progress=null")
-    state = torch.load(out / "checkpoints" / "last.pt")
-    assert state["task"] == 4
+    state = torch.load(out / "checkpoints" / "last.pt", weights_only=True)  # no pickled code in it
+    assert state["position"] == {"task": 4, "task_done": True, "epoch": 5, "global_step": state["position"]["global_step"]}
     stream = SplitDigits(scenario="class")
     net = build_net(mlp_backbone, stream.input_shape, stream.head_sizes, False)
     net.load_state_dict(state["net"])
-    x, y, t = stream.test(4).__getitems__(list(range(len(stream.test(4)))))
+    x, y, t = stream.test(4).batch()
     accuracy = (net(x, t).argmax(1) == y).float().mean().item()
     assert accuracy == pytest.approx(summary["accuracy_matrix"][-1][4], abs=1e-6)
+    report = evaluate_checkpoint(out / "checkpoints" / "last.pt")
+    assert report["accuracy"] == pytest.approx(summary["accuracy_matrix"][-1], abs=1e-6)
 
 
 def test_no_validation_split_fails_before_training(run_config):
@@ -130,7 +133,7 @@ def test_only_joint_trains_on_earlier_tasks_data(strategy, tmp_path):
     run = ContinualRun(compose_config(["dataset=split_digits", f"strategy={strategy}", "logger=none",
                                        "callbacks=none"], tmp_path), tmp_path)
     for task in range(run.stream.num_tasks):
-        seen = torch.cat([batch[2] for batch in run._train_loader(task)])
+        seen = torch.cat([batch.t for batch in run._train_loader(task)])
         expected = set(range(task + 1)) if strategy == "joint" else {task}
         assert set(seen.tolist()) == expected
         sizes = sum(len(run.stream.train(k)) for k in expected)

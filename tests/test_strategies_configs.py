@@ -13,7 +13,16 @@ from retentive.strategies import EWC, SI, ImportanceStrategy, OnlineEWC
 from retentive.validation import build
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-MINE = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml") if p.stem not in ("naive", "joint"))
+
+
+def _is_importance_strategy(path: Path) -> bool:
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    return issubclass(get_class(OmegaConf.load(path)["_target_"]), ImportanceStrategy)
+
+
+MINE = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml") if _is_importance_strategy(p))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")
                      if p.stem.startswith(("vdv2019_", "hsu2018_")))
 

@@ -10,7 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.utils.data import DataLoader, TensorDataset
 
-from retentive.data import SplitDigits, collate_batch
+from retentive.data import SplitDigits
 from retentive.models import ContinualNet, cnn_backbone
 from retentive.strategies import EWC, MAS
 from retentive.strategies.distributed import local_batches
@@ -18,14 +18,6 @@ from retentive.strategies.distributed import local_batches
 #: uneven shards on purpose: the mean must be over all examples, not a mean of per-rank means
 SHARDS = ((0, 70), (70, 110))
 WORLD = len(SHARDS)
-
-
-class _Module:
-    """The two attributes importance computations read from a ContinualModule."""
-
-    def __init__(self, net: ContinualNet) -> None:
-        self.net = net
-        self.device = torch.device("cpu")
 
 
 def _net() -> ContinualNet:
@@ -36,8 +28,8 @@ def _net() -> ContinualNet:
 
 def _data() -> tuple[torch.Tensor, ...]:
     stream = SplitDigits(scenario="task", seed=0)
-    first = collate_batch(stream.train(0).__getitems__(list(range(60))))
-    second = collate_batch(stream.train(1).__getitems__(list(range(50))))
+    first = tuple(stream.train(0).batch(range(60)))
+    second = tuple(stream.train(1).batch(range(50)))
     return tuple(torch.cat(pair) for pair in zip(first, second, strict=True))
 
 
@@ -51,7 +43,7 @@ def _importances(rows: slice, as_loader: bool = False) -> dict[str, dict[str, to
     for name, strategy in {"ewc_exact": EWC(fisher="exact", include_heads=True),
                            "ewc_empirical": EWC(fisher="empirical", include_heads=True),
                            "mas": MAS(include_heads=True)}.items():
-        out[name] = strategy.compute_importance(_Module(net), 0, batches, strategy.protected(net))
+        out[name] = strategy.compute_importance(net, 0, batches, strategy.protected(net))
     return out
 
 

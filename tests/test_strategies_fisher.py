@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from retentive.data import SplitDigits, collate_batch
+from retentive.data import SplitDigits
 from retentive.errors import ConfigError
 from retentive.models import ContinualNet, cnn_backbone, mlp_backbone
 from retentive.strategies import EWC, MAS
@@ -18,9 +18,9 @@ from retentive.strategies.mas import MAS as MASClass
 @pytest.fixture(scope="module")
 def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     stream = SplitDigits(scenario="task", seed=0)
-    data = collate_batch(stream.train(0).__getitems__(list(range(24))))
-    x1, y1, t1 = collate_batch(stream.train(1).__getitems__(list(range(16))))
-    return torch.cat([data[0], x1]), torch.cat([data[1], y1]), torch.cat([data[2], t1])
+    x0, y0, t0 = stream.train(0).batch(range(24))
+    x1, y1, t1 = stream.train(1).batch(range(16))
+    return torch.cat([x0, x1]), torch.cat([y0, y1]), torch.cat([t0, t1])
 
 
 def _net(kind: str, multihead: bool) -> ContinualNet:
@@ -128,11 +128,7 @@ def test_mas_matches_loop(digits) -> None:
     strategy = MASClass(lambda_=1.0, include_heads=True)
     params = strategy.protected(net)
 
-    class Module:
-        device = torch.device("cpu")
-
-    Module.net = net
-    omega = strategy.compute_importance(Module(), 0, [(x, y, t)], params)
+    omega = strategy.compute_importance(net, 0, [(x, y, t)], params)
     net.eval()
     reference = {n: torch.zeros_like(p) for n, p in params.items()}
     for i in range(len(x)):

@@ -40,17 +40,17 @@ def run_sequence(stream: TaskStream, strategy: Strategy, steps: int, hidden=(64,
     module = ContinualModule(net, strategy, stream.num_tasks, partial(torch.optim.Adam, lr=lr))
     trainer = L.Trainer(max_epochs=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", devices=1)
-    strategy.setup(module)
+    strategy.setup(net)
     matrix = []
     for task in range(tasks or stream.num_tasks):
         module.current_task = task
         data = stream.train(task)
         loader = DataLoader(data, batch_size=32, sampler=RandomSampler(data, num_samples=steps * 32),
                             collate_fn=collate_batch)
-        strategy.on_task_start(module, task)
+        strategy.on_task_start(net, task)
         trainer.fit_loop.max_epochs = task + 1
         trainer.fit(module, loader)
-        strategy.on_task_end(module, task, DataLoader(data, batch_size=64, collate_fn=collate_batch))
+        strategy.on_task_end(net, task, DataLoader(data, batch_size=64, collate_fn=collate_batch))
         matrix.append([accuracy(module.net, stream, j) for j in range(stream.num_tasks)])
     return module, matrix
 
@@ -147,11 +147,11 @@ def test_importances_and_anchors_are_snapshots(digits) -> None:
     with torch.no_grad():
         for p in module.net.parameters():
             p.add_(1.0)
-    strategy.on_train_batch_end(module)  # trackers keep running; stored Ω / anchors must not move
+    strategy.on_train_batch_end(module.net, None, None)  # trackers keep running; stored Ω / anchors must not move
     for name in omega:
         assert torch.equal(strategy.last_importance[name], omega[name])
         assert torch.equal(strategy.consolidated.anchor[name], anchors[name])
-    assert strategy.penalty(module).item() > 0
+    assert strategy.penalty(module.net).item() > 0
 
 
 def test_penalty_is_half_lambda_times_weighted_distance(digits) -> None:
@@ -161,7 +161,7 @@ def test_penalty_is_half_lambda_times_weighted_distance(digits) -> None:
     with torch.no_grad():
         module.net.backbone[1].weight.add_(0.5)
     expected = 0.5 * 3.0 * 0.25 * module.net.backbone[1].weight.numel()
-    assert strategy.penalty(module).item() == pytest.approx(expected, rel=1e-4)
+    assert strategy.penalty(module.net).item() == pytest.approx(expected, rel=1e-4)
     assert set(anchors) == {n for n, _ in module.net.named_parameters() if n.startswith("backbone.")}
 
 
@@ -169,8 +169,8 @@ def test_setup_rejects_a_model_with_nothing_to_protect() -> None:
     net = ContinualNet(nn.Sequential(nn.Flatten()), 64, [2], False)
     module = ContinualModule(net, EWC(), 1, partial(torch.optim.Adam, lr=1e-3))
     with pytest.raises(ConfigError, match="strategy.include_heads: EWC found no trainable backbone parameters"):
-        module.strategy.setup(module)
-    EWC(include_heads=True).setup(module)  # the head can be protected instead
+        module.strategy.setup(module.net)
+    EWC(include_heads=True).setup(module.net)  # the head can be protected instead
 
 
 @pytest.mark.slow

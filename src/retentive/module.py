@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 from retentive.explanations.base import ExplanationLoss
 from retentive.models.continual_net import ContinualNet
@@ -41,6 +42,8 @@ class ContinualModule(L.LightningModule):
         self.num_tasks = num_tasks
         self.reset_optimizer = reset_optimizer
         self._optimizer: torch.optim.Optimizer | None = None
+        self.optimizer_state_to_load: dict | None = None
+        self._step: tuple[Batch, Tensor] | None = None  # the running step's batch and logits, for the hooks
         self.current_task = -1
         self.task_loss_weight = 1.0  # lint's phase schedule sets 0 for penalty-only epochs
         self._epoch_sums: dict[str, list] = {}  # name -> [sum tensor, count]: cheaper than a Metric per step
@@ -57,16 +60,24 @@ class ContinualModule(L.LightningModule):
         return self.net(x, t)
 
     # -- training -------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
-        x, y, t, *rest = batch
-        mask = rest[0] if rest else None
-        logits = self.net(x, t)
-        task_loss = F.cross_entropy(logits, y)
-        penalty = self.strategy.penalty(self)
+    def task_loss(self, logits: Tensor, batch: Batch) -> Tensor:
+        """Cross-entropy averaged over the *global* batch: under DDP each process sums its shard and
+        divides by the global size (times N, as DDP averages gradients over N processes), so N
+        processes take the same steps as one."""
+        if batch.global_size is None:
+            return F.cross_entropy(logits, batch.y)
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return F.cross_entropy(logits, batch.y, reduction="sum") * (world / batch.global_size)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        batch = Batch.of(batch)
+        logits = self.net(batch.x, batch.t)
+        task_loss = self.task_loss(logits, batch)
+        penalty = self.strategy.loss(self.net, batch, logits)
         loss = self.task_loss_weight * task_loss + penalty
         terms = {"train/task_loss": task_loss, "train/penalty": penalty}
         if self.explanation is not None and self.explanation.weight != 0:
-            explanation_loss = self.explanation(self.net, x, y, mask, t)
+            explanation_loss = self.explanation(self.net, batch.x, batch.y, batch.mask, batch.t)
             loss = loss + self.explanation.weight * explanation_loss
             terms["train/explanation_loss"] = explanation_loss
         terms["train/loss"] = loss
@@ -78,6 +89,7 @@ class ContinualModule(L.LightningModule):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             # Lightning's log() costs ~1 ms a call on CPU: log only on the steps its loggers write
             self.log_dict({**terms, "task": float(self.current_task)}, on_step=True, on_epoch=False)
+        self._step = (batch, logits.detach())
         return loss
 
     def _check_finite(self, loss: Tensor, terms: dict[str, Tensor]) -> None:
@@ -97,32 +109,45 @@ class ContinualModule(L.LightningModule):
         self._epoch_sums.clear()
 
     def on_after_backward(self) -> None:
-        self.strategy.on_after_backward(self)
+        self.strategy.on_after_backward(self.net, self._step[0])
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        self.strategy.on_train_batch_end(self)
+        step_batch, logits = self._step
+        self.strategy.on_train_batch_end(self.net, step_batch, logits)
+        self._step = None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """A fresh optimizer per task (`reset_optimizer`), or one kept for the whole sequence."""
+        """A fresh optimizer per task (`reset_optimizer`), or one kept for the whole sequence; a
+        resumed run first loads the saved optimizer state (`optimizer_state_to_load`)."""
         if self.reset_optimizer or self._optimizer is None:
             self._optimizer = self.optimizer_factory(params=self.net.parameters())
+        if self.optimizer_state_to_load is not None:
+            self._optimizer.load_state_dict(self.optimizer_state_to_load)
+            self.optimizer_state_to_load = None
+        return self._optimizer
+
+    @property
+    def current_optimizer(self) -> torch.optim.Optimizer | None:
+        """The optimizer of the current (or last) task."""
         return self._optimizer
 
     # -- evaluation -----------------------------------------------------------------------
-    def _evaluate(self, split: str, batch: tuple[Tensor, ...], dataloader_idx: int) -> None:
-        x, y, t, *_ = batch
-        logits = self.net(x, t)
-        self.eval_loss[split][dataloader_idx].update(F.cross_entropy(logits, y, reduction="sum") / len(y), len(y))
-        self.eval_acc[split][dataloader_idx].update(logits, y)
+    def _evaluate(self, split: str, batch: Batch, dataloader_idx: int) -> None:
+        batch = Batch.of(batch)
+        if len(batch):  # a DDP shard of a tiny last batch can be empty
+            logits = self.net(batch.x, batch.t)
+            y = batch.y
+            self.eval_loss[split][dataloader_idx].update(F.cross_entropy(logits, y, reduction="sum") / len(y), len(y))
+            self.eval_acc[split][dataloader_idx].update(logits, y)
         self.log(f"{split}/acc/task{dataloader_idx}", self.eval_acc[split][dataloader_idx],
                  on_epoch=True, add_dataloader_idx=False)
         self.log(f"{split}/loss/task{dataloader_idx}", self.eval_loss[split][dataloader_idx],
                  on_epoch=True, add_dataloader_idx=False)
 
-    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate("val", batch, dataloader_idx)
 
-    def test_step(self, batch: tuple[Tensor, ...], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate("test", batch, dataloader_idx)
 
     def task_metrics(self, split: str) -> dict[str, list[float]]:

@@ -10,40 +10,47 @@ from typing import Any
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
 from retentive.callbacks.continual import ContinualCallback
 from retentive.callbacks.results import ContinualResults
+from retentive.data.loaders import make_loader, plain_loader
 from retentive.data.stream import TaskStream
-from retentive.data.task_dataset import TaskDataset, collate_batch
 from retentive.errors import ConfigError
-from retentive.models.continual_net import build_net
+from retentive.models.continual_net import ContinualNet, build_net
 from retentive.module import ContinualModule
+from retentive.resume.checkpoint import RunCheckpoint, restore
+from retentive.resume.rng import restore_rng
+from retentive.resume.signals import RunInterrupted, interrupt_on_signals
+from retentive.storage.run_dir import check_resumable_config
 from retentive.validation import build, check_compatible, head_layout, validate_config
 
 log = logging.getLogger(__name__)
 
 
-def make_loader(dataset: TaskDataset, batch_size: int, shuffle: bool, num_workers: int = 0,
-                num_samples: int | None = None) -> DataLoader:
-    """Batched-fetch loader; `num_samples` fixes the epoch length (iteration-based protocols)."""
-    sampler = RandomSampler(dataset, num_samples=num_samples) if (shuffle or num_samples) else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=collate_batch, persistent_workers=num_workers > 0)
+def build_network(cfg: DictConfig, stream: TaskStream) -> ContinualNet:
+    """The net for `stream` (heads from the scenario and `model.heads`)."""
+    multihead = head_layout(stream.scenario, cfg.model.get("heads", "auto"))
+    head_sizes = stream.head_sizes if multihead else [max(stream.head_sizes)]
+    return build_net(build(cfg.model.backbone, "model.backbone"), stream.input_shape, head_sizes, multihead)
 
 
 class ContinualRun:
-    """Holds the built objects of one run and trains them task after task."""
+    """Holds the built objects of one run and trains them task after task.
 
-    def __init__(self, cfg: DictConfig, output_dir: str | Path) -> None:
+    `resume_state` (a loaded checkpoint) continues a run from where that checkpoint was written.
+    """
+
+    def __init__(self, cfg: DictConfig, output_dir: str | Path, resume_state: dict[str, Any] | None = None) -> None:
         validate_config(cfg)
+        if resume_state is not None:
+            check_resumable_config(OmegaConf.create(resume_state["config"]), cfg)
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         self.cfg = cfg
         self.output_dir = Path(output_dir)
+        self.resume_state = resume_state
         self.stream: TaskStream = build(cfg.dataset, "dataset")
-        multihead = head_layout(self.stream.scenario, cfg.model.get("heads", "auto"))
-        head_sizes = self.stream.head_sizes if multihead else [max(self.stream.head_sizes)]
-        net = build_net(build(cfg.model.backbone, "model.backbone"), self.stream.input_shape, head_sizes, multihead)
+        net = build_network(cfg, self.stream)
         self.strategy = build(cfg.strategy, "strategy")
         self.explanation = build(cfg.explanation, "explanation") if cfg.get("explanation") else None
         probes = build_group(cfg, "probes")
@@ -58,13 +65,18 @@ class ContinualRun:
             "dataset": type(self.stream).__name__, "strategy": type(self.strategy).__name__,
             "explanation": type(self.explanation).__name__ if self.explanation else None,
         })
-        callbacks = [self.results, *build_group(cfg, "callbacks"), *probes]
-        loggers = build_group(cfg, "logger")
+        ckpt = cfg.get("checkpoint") or {}
+        self.checkpoint = RunCheckpoint(self.output_dir / "checkpoints", cfg, ckpt.get("every_epoch", True),
+                                        ckpt.get("keep_every_task", False))
+        callbacks = [self.results, *build_group(cfg, "callbacks"), *probes, self.checkpoint]
+        self.loggers = build_group(cfg, "logger")
         trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
         trainer_kwargs.setdefault("enable_model_summary", False)
-        self.trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False,
+        # our loaders shard every global batch over processes themselves (see data/loaders.py)
+        trainer_kwargs["use_distributed_sampler"] = False
+        self.trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=self.loggers or False,
                                  enable_progress_bar=any(_is_progress(c) for c in callbacks), max_epochs=0)
-        for logger in loggers:
+        for logger in self.loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     # -- loaders --------------------------------------------------------------------------
@@ -80,48 +92,102 @@ class ContinualRun:
         num_samples = None
         if steps:  # iteration-based protocol: `epochs` evaluation points per task
             num_samples = math.ceil(steps / epochs) * self.cfg.loader.batch_size
-        return make_loader(dataset, self.cfg.loader.batch_size, True, self.cfg.loader.num_workers, num_samples)
+        sampler = self.strategy.train_sampler(task, dataset, num_samples)
+        return make_loader(dataset, self.cfg.loader.batch_size, True, self.cfg.loader.num_workers, num_samples,
+                           sampler)
 
     def _continual_callbacks(self) -> list[ContinualCallback]:
         return [c for c in self.trainer.callbacks if isinstance(c, ContinualCallback)]
 
     # -- the sequence ---------------------------------------------------------------------
+    def _start(self) -> tuple[int, bool]:
+        """(first task to work on, whether that task was already started): 0 for a new run, or the
+        position of the resume checkpoint, whose state is loaded into the built objects."""
+        if self.resume_state is None:
+            self.trainer.test(self.module, self._test_loaders, verbose=False)  # random-init reference (FWT)
+            return 0, False
+        restore(self.resume_state, self.trainer, self.module, self.cfg.schedule.get("reset_optimizer", True))
+        position = self.resume_state["position"]
+        log.info("resuming at task %d, epoch %d, step %d", position["task"], position["epoch"],
+                 position["global_step"])
+        if position["task_done"]:
+            return position["task"] + 1, False
+        return position["task"], True
+
+    def _restore_rng_where_it_was_saved(self, task: int, started: bool) -> None:
+        """Epoch-end checkpoints restore at the next epoch's start (see RunCheckpoint); task-end
+        ones, and a task whose epochs are all done, restore now."""
+        position, rng = self.resume_state["position"], self.resume_state["rng"]
+        if started and position["epoch"] < (task + 1) * self.cfg.schedule.epochs_per_task:
+            self.checkpoint.rng_to_restore = rng
+        else:
+            restore_rng(rng)
+
+    def _train_task(self, task: int, already_started: bool, val_loaders: list[DataLoader]) -> None:
+        self.module.current_task = task
+        train_loader = self._train_loader(task)
+        if not already_started:
+            self.strategy.on_task_start(self.module.net, task)
+            for callback in self._continual_callbacks():
+                callback.on_task_start(self.trainer, self.module, task)
+        self.trainer.fit_loop.max_epochs = (task + 1) * self.cfg.schedule.epochs_per_task
+        if self.trainer.current_epoch < self.trainer.fit_loop.max_epochs:
+            self.trainer.fit(self.module, train_loader, val_loaders)
+        elif self.module.reset_optimizer:  # resumed after the task's last epoch: the next task starts afresh
+            self.module.optimizer_state_to_load = None
+        self.trainer.test(self.module, self._test_loaders, verbose=False)
+        if task < self.stream.num_tasks - 1 or self.cfg.schedule.get("consolidate_last_task", False):
+            self.strategy.on_task_end(self.module.net, task, plain_loader(
+                self.stream.train(task), self.cfg.loader.batch_size, self.cfg.loader.num_workers))
+        for callback in self._continual_callbacks():
+            callback.on_task_end(self.trainer, self.module, task)
+        self.checkpoint.save_task_end(self.trainer, self.module)
+        if self.trainer.is_global_zero:
+            log.info("task %d/%d done: %s", task + 1, self.stream.num_tasks, _fmt(self.results.matrix.compute()))
+
     def fit(self) -> dict[str, Any]:
-        """Train every task in turn; R rows from the test split; results written at each task end."""
+        """Train every task in turn; R rows from the test split; results and a checkpoint written at
+        every epoch end and task end. SIGTERM/SIGINT stop with a named status (RunInterrupted)."""
         val_split = self.cfg.evaluation.split
         if val_split == "val" and any(len(self.stream.val(t)) == 0 for t in range(self.stream.num_tasks)):
             raise ConfigError("dataset.val_fraction", "leaves no validation split for the per-epoch evaluation",
                               "set dataset.val_fraction > 0 or evaluation.split=test")
         val_loaders = self._eval_loaders(val_split, self.cfg.evaluation.get("max_samples_per_task"))
-        test_loaders = self._eval_loaders("test")
-        self.strategy.setup(self.module)
+        self._test_loaders = self._eval_loaders("test")
+        self.strategy.setup(self.module.net)
         try:
-            self.trainer.test(self.module, test_loaders, verbose=False)  # random-init reference (FWT)
-            for task in range(self.stream.num_tasks):
-                self.module.current_task = task
-                train_loader = self._train_loader(task)
-                self.strategy.on_task_start(self.module, task)
-                for callback in self._continual_callbacks():
-                    callback.on_task_start(self.trainer, self.module, task)
-                self.trainer.fit_loop.max_epochs = (task + 1) * self.cfg.schedule.epochs_per_task
-                self.trainer.fit(self.module, train_loader, val_loaders)
-                if self.trainer.interrupted:
-                    raise KeyboardInterrupt
-                self.trainer.test(self.module, test_loaders, verbose=False)
-                self.strategy.on_task_end(self.module, task, make_loader(
-                    self.stream.train(task), self.cfg.loader.batch_size, False, self.cfg.loader.num_workers))
-                for callback in self._continual_callbacks():
-                    callback.on_task_end(self.trainer, self.module, task)
-                if self.trainer.is_global_zero:
-                    log.info("task %d/%d done: %s", task + 1, self.stream.num_tasks,
-                             _fmt(self.results.matrix.compute()))
+            with interrupt_on_signals():
+                first, started = self._start()
+                if self.resume_state is not None:
+                    self._restore_rng_where_it_was_saved(first, started)
+                for task in range(first, self.stream.num_tasks):
+                    self._train_task(task, started and task == first, val_loaders)
+        except RunInterrupted as interrupted:
+            epoch = self.trainer.current_epoch - self.module.current_task * self.cfg.schedule.epochs_per_task
+            self.results.status = (f"interrupted at task {self.module.current_task}, epoch {max(epoch, 0)} "
+                                   f"({interrupted.signal_name})")
+            raise
         except BaseException as error:
             self.results.status = f"failed at task {self.module.current_task}: {error}"
             raise
         finally:
             for callback in self._continual_callbacks():
                 callback.on_sequence_end(self.trainer, self.module)
+            finalize_loggers(self.loggers, self.results.status)
         return self.results.summary()
+
+
+def finalize_loggers(loggers: list[Any], status: str) -> None:
+    """Flush every logger (Lightning's CSV logger buffers rows until saved) and close W&B runs."""
+    outcome = "success" if status == "complete" else "failed"
+    for logger in loggers:
+        logger.save()
+        logger.finalize(outcome)
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish(exit_code=0 if outcome == "success" else 1)
 
 
 def build_group(cfg: DictConfig, key: str) -> list[Any]:
@@ -140,9 +206,9 @@ def _fmt(scores: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4f}" for k, v in scores.items())
 
 
-def run(cfg: DictConfig, output_dir: str | Path) -> dict[str, Any]:
+def run(cfg: DictConfig, output_dir: str | Path, resume_state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build everything from `cfg`, train the sequence, return the summary written to results.json."""
-    return ContinualRun(cfg, output_dir).fit()
+    return ContinualRun(cfg, output_dir, resume_state).fit()
 
 
 __all__ = ["ConfigError", "ContinualRun", "make_loader", "run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 
@@ -34,13 +35,26 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips()
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train one continual sequence; returns final ACC (the value Hydra sweepers optimise)."""
+    from retentive.resume.checkpoint import load_checkpoint
+    from retentive.resume.signals import RunInterrupted
     from retentive.runner import run
+    from retentive.storage.run_dir import check_fresh, resume_checkpoint
 
     output_dir = HydraConfig.get().runtime.output_dir
     try:
-        summary = run(cfg, output_dir)
+        resume_state = None
+        if cfg.get("resume"):
+            resume_state = load_checkpoint(resume_checkpoint(cfg.resume))
+        elif os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children join the run rank 0 started
+            check_fresh(output_dir)
+        summary = run(cfg, output_dir, resume_state)
     except ConfigError as error:
         _fail(error)
+    except RunInterrupted as stop:
+        if rank_zero_only.rank == 0:
+            print(f"interrupted by {stop.signal_name}: results so far in {output_dir}; continue with "
+                  f"python -m retentive.train resume={output_dir}", file=sys.stderr)
+        sys.exit(stop.exit_code)
     if rank_zero_only.rank != 0:
         return summary.get("ACC")
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
@@ -54,9 +68,13 @@ def _fail(error: ConfigError) -> None:
 
 
 def cli() -> None:
-    """Check group choices first (one clear line), then hand over to Hydra."""
+    """Check group choices first (one clear line), expand `resume=<run dir>` into that run's
+    overrides, then hand over to Hydra."""
+    from retentive.storage.run_dir import resume_argv
+
     try:
         check_group_overrides(sys.argv[1:], CONF_DIR)
+        sys.argv = [sys.argv[0], *resume_argv(sys.argv[1:])]
     except ConfigError as error:
         _fail(error)
     main()

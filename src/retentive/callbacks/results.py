@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ import torch
 
 from retentive.callbacks.continual import ContinualCallback
 from retentive.metrics.accuracy_matrix import AccuracyMatrix
+from retentive.storage.atomic import atomic_write_text
 
 log = logging.getLogger("retentive")
 
@@ -25,7 +27,8 @@ class ContinualResults(ContinualCallback):
 
     After each validation pass (every epoch): one history row per task. After each test pass at a
     task boundary: a row of the accuracy matrix R (row -1 is the random-init reference for FWT).
-    Files are rewritten at every task end, so a run that fails later keeps what it made.
+    Files are rewritten atomically at every epoch end and task end, so a reader never sees a
+    partial file and a run killed later keeps what it made.
     """
 
     def __init__(self, output_dir: str | Path, num_tasks: int, task_names: list[str], meta: dict[str, Any]) -> None:
@@ -38,6 +41,7 @@ class ContinualResults(ContinualCallback):
         self.task_end_steps: list[int] = []  # global step at which each task ends
         self.status = "running"
         self.started = time.time()
+        self.seconds_before = 0.0  # wall time of earlier sessions of a resumed run
         self.eval_seconds = 0.0
         self._eval_start = 0.0
 
@@ -69,6 +73,10 @@ class ContinualResults(ContinualCallback):
         accuracies = self._record(trainer, module, "test")
         self.matrix.update(module.current_task, torch.tensor(accuracies))
 
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.write()
+
     def on_task_end(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
         self.task_end_steps.append(trainer.global_step)
         scores = self.matrix.compute()
@@ -97,16 +105,32 @@ class ContinualResults(ContinualCallback):
             "final_accuracy_per_task": final_row,
             **lists,
             "task_end_steps": self.task_end_steps,
-            "seconds": round(time.time() - self.started, 2),
+            "seconds": round(self.seconds_before + time.time() - self.started, 2),
             "eval_seconds": round(self.eval_seconds, 2),
         }
 
     def write(self) -> dict[str, Any]:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        """results.json and metrics.csv, each replaced atomically (temp file, fsync, rename)."""
         summary = self.summary()
-        (self.output_dir / "results.json").write_text(json.dumps(summary, indent=2))
-        with open(self.output_dir / "metrics.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            writer.writerows(self.history)
+        atomic_write_text(self.output_dir / "results.json", json.dumps(summary, indent=2))
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_text(self.output_dir / "metrics.csv", table.getvalue())
         return summary
+
+    # -- resume ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"matrix": self.matrix.matrix.cpu(), "reference": self.matrix.reference.cpu(),
+                "history": self.history, "task_end_steps": self.task_end_steps,
+                "eval_seconds": self.eval_seconds,
+                "seconds": self.seconds_before + time.time() - self.started}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.matrix.matrix = state["matrix"].to(self.matrix.matrix.device)
+        self.matrix.reference = state["reference"].to(self.matrix.reference.device)
+        self.history = list(state["history"])
+        self.task_end_steps = list(state["task_end_steps"])
+        self.eval_seconds = state["eval_seconds"]
+        self.seconds_before, self.started = state["seconds"], time.time()

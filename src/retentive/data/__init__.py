@@ -1,5 +1,6 @@
 """Task streams and the datasets they yield."""
 
+from retentive.data.batch import Batch
 from retentive.data.color_mnist import ColorMNIST
 from retentive.data.decoy_mnist import DecoyMNIST
 from retentive.data.split import SplitDigits, SplitMNIST
@@ -10,6 +11,7 @@ from retentive.data.transformed import PermutedMNIST, RotatedMNIST
 
 __all__ = [
     "SCENARIOS",
+    "Batch",
     "ColorMNIST",
     "DecoyMNIST",
     "PermutedMNIST",

@@ -8,9 +8,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from retentive.data.batch import Batch
+
 
 class TaskDataset(Dataset):
-    """uint8 images + labels of one task; yields `(x, y, t)` or `(x, y, t, mask)`.
+    """uint8 images + labels of one task; yields `Batch(x, y, t, mask, index)`.
 
     Images stay uint8 (4x less memory than float, which matters for 10+ permuted copies of MNIST)
     and are scaled to float per batch. `__getitems__` lets `torch.utils.data.DataLoader` fetch a
@@ -25,6 +27,7 @@ class TaskDataset(Dataset):
         masks: Tensor | None = None,
         mean: float = 0.0,
         std: float = 1.0,
+        sample_ids: Tensor | None = None,
     ) -> None:
         if images.dtype != torch.uint8:
             raise TypeError(f"TaskDataset expects uint8 images, got {images.dtype}")
@@ -38,6 +41,8 @@ class TaskDataset(Dataset):
             task_id.long() if isinstance(task_id, Tensor) else torch.full_like(self.labels, task_id)
         )
         self.masks = masks
+        # position of each sample in the split it came from (kept through subset/concat)
+        self.sample_ids = torch.arange(len(self.labels)) if sample_ids is None else sample_ids.long()
         self.mean = mean
         self.std = std
 
@@ -48,26 +53,29 @@ class TaskDataset(Dataset):
     def has_masks(self) -> bool:
         return self.masks is not None
 
-    def _batch(self, index: Tensor | int) -> tuple[Tensor, ...]:
+    def _batch(self, index: Tensor | int, global_size: int | None = None) -> Batch:
         x = (self.images[index].float() / 255.0 - self.mean) / self.std
-        y = self.labels[index]
-        t = self.task_ids[index]
-        if self.masks is None:
-            return x, y, t
-        return x, y, t, self.masks[index].float()
+        mask = None if self.masks is None else self.masks[index].float()
+        return Batch(x, self.labels[index], self.task_ids[index], mask, self.sample_ids[index], global_size)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, ...]:
+    def __getitem__(self, index: int) -> Batch:
         return self._batch(index)
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
+    def __getitems__(self, indices: Sequence[int]) -> Batch:
+        """A whole batch with one indexing op; a DDP shard's index list carries `global_size`."""
+        return self._batch(torch.as_tensor(list(indices), dtype=torch.long), getattr(indices, "global_size", None))
+
+    def batch(self, indices: Sequence[int] | Tensor | None = None) -> Batch:
+        """The samples at `indices` (all when None) as one Batch (tests, probes, notebooks)."""
+        if indices is None:
+            indices = torch.arange(len(self))
         return self._batch(torch.as_tensor(indices, dtype=torch.long))
 
     def subset(self, indices: Tensor) -> TaskDataset:
         """A TaskDataset over `indices` (views, no copy of the whole task)."""
         masks = None if self.masks is None else self.masks[indices]
-        return TaskDataset(
-            self.images[indices], self.labels[indices], self.task_ids[indices], masks, self.mean, self.std
-        )
+        return TaskDataset(self.images[indices], self.labels[indices], self.task_ids[indices], masks, self.mean,
+                           self.std, self.sample_ids[indices])
 
     @staticmethod
     def concat(parts: Sequence[TaskDataset]) -> TaskDataset:
@@ -81,11 +89,17 @@ class TaskDataset(Dataset):
             masks,
             first.mean,
             first.std,
+            torch.cat([p.sample_ids for p in parts]),
         )
 
 
-def collate_batch(batch: tuple[Tensor, ...] | list) -> tuple[Tensor, ...]:
+def collate_batch(batch: Batch | tuple[Tensor, ...] | list) -> Batch | tuple[Tensor, ...]:
     """DataLoader collate for datasets whose `__getitems__` already returns a batch."""
-    if isinstance(batch, tuple):
+    if isinstance(batch, Batch | tuple):
         return batch
+    if batch and isinstance(batch[0], Batch):  # per-sample fetches (a dataset without __getitems__)
+        def stack(values: list) -> Tensor | None:
+            return None if values[0] is None else torch.stack(values)
+
+        return Batch(*(stack([getattr(b, f) for b in batch]) for f in ("x", "y", "t", "mask", "index")))
     return tuple(torch.stack(parts) for parts in zip(*batch, strict=True))

@@ -53,14 +53,14 @@ class AttributionProbes(ContinualCallback):
         columns: list[tuple[str, Tensor]] = []
         inputs, metrics = [], {}
         for j, dataset in enumerate(self.test_sets):
-            batch = dataset.__getitems__(list(range(min(self.samples_per_task, len(dataset)))))
-            x, _, t = (b.to(module.device) for b in batch[:3])
+            batch = dataset.batch(range(min(self.samples_per_task, len(dataset))))
+            x, t = batch.x.to(module.device), batch.t.to(module.device)
             inputs.append(x)
             for probe in self.probes:
                 maps = probe.attribute(net, x, t).cpu()
                 columns.append((f"{probe.name}", maps))
-                if len(batch) > 3:
-                    metrics[f"probe/{probe.name}/mask_share/task{j}"] = mask_share(maps, batch[3])
+                if batch.mask is not None:
+                    metrics[f"probe/{probe.name}/mask_share/task{j}"] = mask_share(maps, batch.mask)
         net.train(was_training)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)

@@ -1,55 +1,79 @@
-"""Strategy: the hook points every continual-learning method plugs into."""
+"""Strategy: the hook points every continual-learning method plugs into.
+
+Hooks receive what they use (the network, the batch, the logits), never the LightningModule, so a
+method is one class that can be tested with a plain training loop and the module does not import
+any strategy. Everything a strategy accumulates (importances, anchors, buffers, a teacher) lives in
+its `state_dict`, which the run checkpoint stores and resume restores.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
-from torch import Tensor
-from torch.utils.data import DataLoader
+from torch import Tensor, nn
+from torch.utils.data import Sampler
 
+from retentive.data.batch import Batch
 from retentive.data.stream import TaskStream
 from retentive.data.task_dataset import TaskDataset
 
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
+
+def device_of(net: nn.Module) -> torch.device:
+    """The device a network's parameters live on (CPU for a parameterless net)."""
+    return next((p.device for p in net.parameters()), torch.device("cpu"))
 
 
 class Strategy:
     """Fine-tuning by default; subclasses override the hooks they need.
 
-    Hooks run in this order for each task: `train_dataset`, `on_task_start`, then per step
-    `penalty` (added to the loss), `on_after_backward`, `on_train_batch_end`, and `on_task_end`
-    once the task's training is over (with a loader over that task's training data).
+    Order per task: `train_dataset`, `train_sampler`, `on_task_start`; per step `loss` (added to
+    the task loss), `on_after_backward`, `on_train_batch_end`; then `on_task_end` once the task's
+    training and test are over (with a loader over that task's training data). `setup` runs once
+    before task 0 (and before `load_state_dict` on resume).
     """
 
     #: capabilities the model must have, checked before training (e.g. "conv" for GradCAM-based)
     needs: tuple[str, ...] = ()
 
-    def setup(self, module: ContinualModule) -> None:
-        """Once, before the first task."""
+    def setup(self, net: nn.Module) -> None:
+        """Once, before the first task (check the net, bind teachers to its architecture)."""
 
     def train_dataset(self, task_id: int, stream: TaskStream) -> TaskDataset:
         """What the model trains on during task `task_id` (only that task's data by default)."""
         return stream.train(task_id)
 
-    def on_task_start(self, module: ContinualModule, task_id: int) -> None:
-        """Before training on `task_id`."""
+    def train_sampler(self, task_id: int, dataset: TaskDataset, num_samples: int | None) -> Sampler | None:
+        """Order of the task's training samples (None: uniform shuffling, `num_samples` per epoch).
 
-    def penalty(self, module: ContinualModule) -> Tensor:
-        """Regulariser added to the task loss at every step."""
-        return torch.zeros((), device=module.device)
+        Override for class-balanced or weighted sampling; under DDP every process takes its shard
+        of the same global batches, so a sampler must draw from the global torch RNG (or its own
+        seeded generator) to give every process the same order.
+        """
+        return None
 
-    def on_after_backward(self, module: ContinualModule) -> None:
-        """After `loss.backward()`, gradients available."""
+    def on_task_start(self, net: nn.Module, task_id: int) -> None:
+        """Before training on `task_id` (snapshot a teacher, reset per-task buffers)."""
 
-    def on_train_batch_end(self, module: ContinualModule) -> None:
-        """After the optimizer step."""
+    def loss(self, net: nn.Module, batch: Batch, logits: Tensor) -> Tensor:
+        """Added to the task loss at every step: distillation, replay, a penalty (default: `penalty`)."""
+        return self.penalty(net)
 
-    def on_task_end(self, module: ContinualModule, task_id: int, dataloader: DataLoader) -> None:
+    def penalty(self, net: nn.Module) -> Tensor:
+        """A regulariser of the weights alone (0 for fine-tuning)."""
+        return torch.zeros((), device=device_of(net))
+
+    def on_after_backward(self, net: nn.Module, batch: Batch) -> None:
+        """After `loss.backward()`, gradients available (SI records them, A-GEM projects them)."""
+
+    def on_train_batch_end(self, net: nn.Module, batch: Batch, logits: Tensor) -> None:
+        """After the optimizer step; `logits` are the step's (detached) outputs on `batch`."""
+
+    def on_task_end(self, net: nn.Module, task_id: int, batches: Iterable[Batch]) -> None:
         """After training on `task_id` (importances and anchors are computed here)."""
 
     def state_dict(self) -> dict:
+        """Everything accumulated so far, as tensors and plain Python values (weights-only loadable)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:

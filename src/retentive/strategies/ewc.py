@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 from retentive.strategies.distributed import all_reduce_sums, local_batches, world_size
 from retentive.strategies.fisher import FISHER_KINDS, fisher_sums
 from retentive.strategies.importance import ImportanceStrategy
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class EWC(ImportanceStrategy):
@@ -44,11 +41,11 @@ class EWC(ImportanceStrategy):
         self.seed = seed
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         limit = None if self.num_examples is None else -(-self.num_examples // world_size())
         generator = torch.Generator().manual_seed(self.seed * 1000 + task_id)
-        sums, count = fisher_sums(module.net, params, local_batches(dataloader), self.fisher, limit, generator)
+        sums, count = fisher_sums(net, params, local_batches(dataloader), self.fisher, limit, generator)
         sums, count = all_reduce_sums(sums, count)
         return {n: s / max(count, 1) for n, s in sums.items()}
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from retentive.data.batch import Batch
 from retentive.strategies.per_sample import per_sample_power_sums
 
 FISHER_KINDS = ("exact", "sampled", "empirical", "batched")
@@ -45,7 +46,7 @@ def fisher_vectors(kind: str, log_probs: Tensor, y: Tensor, generator: torch.Gen
 def fisher_sums(
     net: nn.Module,
     params: dict[str, nn.Parameter],
-    batches: Iterable[tuple[Tensor, ...]],
+    batches: Iterable[Batch | tuple[Tensor, ...]],
     kind: str,
     num_examples: int | None = None,
     generator: torch.Generator | None = None,
@@ -63,7 +64,8 @@ def fisher_sums(
     device = next(iter(params.values())).device
     try:
         for batch in batches:
-            x, y, t = (part.to(device) for part in batch[:3])
+            batch = Batch.of(batch)
+            x, y, t = batch.x.to(device), batch.y.to(device), batch.t.to(device)
             if num_examples is not None:
                 keep = num_examples - seen
                 if keep <= 0:

@@ -7,18 +7,15 @@ parameters (the shared backbone, plus the heads when `include_heads`), folds eac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
-from retentive.strategies.base import Strategy
+from retentive.strategies.base import Strategy, device_of
 from retentive.strategies.consolidation import MODES, Consolidation
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 def check_lambda(value: float, key: str = "strategy.lambda_") -> float:
@@ -56,8 +53,8 @@ class ImportanceStrategy(Strategy):
         prefixes = ("backbone.", "heads.") if self.include_heads else ("backbone.",)
         return {n: p for n, p in net.named_parameters() if n.startswith(prefixes) and p.requires_grad}
 
-    def setup(self, module: ContinualModule) -> None:
-        if not self.protected(module.net):
+    def setup(self, net: nn.Module) -> None:
+        if not self.protected(net):
             raise ConfigError(
                 "strategy.include_heads",
                 f"{type(self).__name__} found no trainable backbone parameters to protect",
@@ -65,20 +62,20 @@ class ImportanceStrategy(Strategy):
             )
 
     # -- the hooks -------------------------------------------------------------------------
-    def penalty(self, module: ContinualModule) -> Tensor:
+    def penalty(self, net: nn.Module) -> Tensor:
         if self.consolidated.empty or self.lambda_ == 0:
-            return torch.zeros((), device=module.device)
-        params = self.protected(module.net)
+            return torch.zeros((), device=device_of(net))
+        params = self.protected(net)
         return 0.5 * self.lambda_ * self.consolidated.penalty(params)
 
-    def on_task_end(self, module: ContinualModule, task_id: int, dataloader: DataLoader) -> None:
-        params = self.protected(module.net)
-        omega = {n: w.detach().clone() for n, w in self.compute_importance(module, task_id, dataloader, params).items()}
+    def on_task_end(self, net: nn.Module, task_id: int, dataloader: Iterable[Batch]) -> None:
+        params = self.protected(net)
+        omega = {n: w.detach().clone() for n, w in self.compute_importance(net, task_id, dataloader, params).items()}
         self.last_importance = omega
         self.consolidated.add(omega, params)
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         """This task's Ω (≥ 0, one tensor per protected parameter, same shape)."""
         raise NotImplementedError

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.strategies.importance import ImportanceStrategy
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class L2(ImportanceStrategy):
     """Penalty (λ/2)·Σ_t ‖θ − θ_t‖²: every parameter equally anchored."""
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         return {n: torch.ones_like(p) for n, p in params.items()}

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
+from retentive.strategies.base import device_of
 from retentive.strategies.distributed import all_reduce_sums, local_batches, world_size
 from retentive.strategies.importance import ImportanceStrategy
 from retentive.strategies.per_sample import per_sample_power_sums
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class MAS(ImportanceStrategy):
@@ -40,9 +38,8 @@ class MAS(ImportanceStrategy):
         self.num_examples = num_examples
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
-        net = module.net
         limit = None if self.num_examples is None else -(-self.num_examples // world_size())
         sums = {n: torch.zeros_like(p) for n, p in params.items()}
         seen = 0
@@ -50,7 +47,8 @@ class MAS(ImportanceStrategy):
         net.eval()
         try:
             for batch in local_batches(dataloader):
-                x, t = batch[0].to(module.device), batch[2].to(module.device)
+                batch = Batch.of(batch)
+                x, t = batch.x.to(device_of(net)), batch.t.to(device_of(net))
                 if limit is not None:
                     if seen >= limit:
                         break

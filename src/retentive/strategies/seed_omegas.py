@@ -9,18 +9,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 from retentive.strategies.importance import ImportanceStrategy
 from retentive.strategies.tracking import StepTracker
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class SignFlips(StepTracker):
@@ -77,7 +74,7 @@ class WeightMagnitude(ImportanceStrategy):
     """Large weights are assumed to matter."""
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         return {n: p.detach().abs().clone() for n, p in params.items()}
 
@@ -91,7 +88,7 @@ class RandomImportance(ImportanceStrategy):
         self.seed = seed
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         generator = torch.Generator().manual_seed(self.seed * 1000 + task_id)
         return {n: torch.rand(p.shape, generator=generator).to(p.device) for n, p in params.items()}

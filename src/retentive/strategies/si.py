@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 from retentive.strategies.tracking import StepTracker
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class SI(StepTracker):
@@ -44,8 +40,8 @@ class SI(StepTracker):
         return {"omega": torch.zeros_like(param)}
 
     @torch.no_grad()
-    def on_after_backward(self, module: ContinualModule) -> None:
-        for name, param in self.protected(module.net).items():
+    def on_after_backward(self, net: nn.Module, batch: Batch) -> None:
+        for name, param in self.protected(net).items():
             if param.grad is None:
                 continue
             if name not in self.grads:
@@ -59,3 +55,10 @@ class SI(StepTracker):
     def finish(self, name: str, param: Tensor) -> Tensor:
         change = param - self.start[name]
         return self.state[name]["omega"].clamp_min(0) / (change.square() + self.damping)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "grads": self.grads}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.grads = state["grads"]

@@ -7,16 +7,13 @@ update Δθ to `track`. Subclasses turn what they tracked into Ω at the task en
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 
+from retentive.data.batch import Batch
 from retentive.strategies.importance import ImportanceStrategy
-
-if TYPE_CHECKING:
-    from retentive.module import ContinualModule
 
 
 class StepTracker(ImportanceStrategy):
@@ -28,8 +25,8 @@ class StepTracker(ImportanceStrategy):
         self.previous: dict[str, Tensor] = {}
         self.state: dict[str, dict[str, Tensor]] = {}
 
-    def on_task_start(self, module: ContinualModule, task_id: int) -> None:
-        params = self.protected(module.net)
+    def on_task_start(self, net: nn.Module, task_id: int) -> None:
+        params = self.protected(net)
         self.start = {n: p.detach().clone() for n, p in params.items()}
         self.previous = {n: p.detach().clone() for n, p in params.items()}
         self.state = {n: self.initial_state(p) for n, p in params.items()}
@@ -39,11 +36,11 @@ class StepTracker(ImportanceStrategy):
         return {}
 
     @torch.no_grad()
-    def on_train_batch_end(self, module: ContinualModule) -> None:
+    def on_train_batch_end(self, net: nn.Module, batch: Batch, logits: Tensor) -> None:
         if not self.previous:  # trained without on_task_start (e.g. a bare Trainer): start now
-            self.on_task_start(module, -1)
+            self.on_task_start(net, -1)
             return
-        for name, param in self.protected(module.net).items():
+        for name, param in self.protected(net).items():
             delta = param.detach() - self.previous[name]
             self.track(name, param, delta)
             self.previous[name].copy_(param.detach())
@@ -52,9 +49,17 @@ class StepTracker(ImportanceStrategy):
         """Record one step's update of parameter `name`."""
 
     def compute_importance(
-        self, module: ContinualModule, task_id: int, dataloader: DataLoader, params: dict[str, nn.Parameter]
+        self, net: nn.Module, task_id: int, dataloader: Iterable[Batch], params: dict[str, nn.Parameter]
     ) -> dict[str, Tensor]:
         return {n: self.finish(n, p.detach()) for n, p in params.items()}
 
     def finish(self, name: str, param: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Consolidated Ω plus the running task's snapshots and buffers (so a task resumes mid-way)."""
+        return {**super().state_dict(), "start": self.start, "previous": self.previous, "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.start, self.previous, self.state = state["start"], state["previous"], state["state"]

@@ -1,0 +1,89 @@
+"""`python -m retentive.evaluate ckpt_path=<checkpoint> [split=test|val] [batch_size=1024]`.
+
+Re-tests every task of a run from one of its checkpoints: the config stored in the checkpoint
+rebuilds the stream and the network, the weights are loaded weights-only, and the accuracy per
+task is printed and written next to the run as `evaluation_<checkpoint>.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from retentive.errors import ConfigError
+
+USAGE = "python -m retentive.evaluate ckpt_path=<run>/checkpoints/last.pt [split=test|val] [batch_size=1024]"
+
+
+@torch.no_grad()
+def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", batch_size: int = 1024) -> dict[str, Any]:
+    """Accuracy and loss of the checkpoint's network on every task's `split`."""
+    from retentive.data.loaders import plain_loader
+    from retentive.resume.checkpoint import load_checkpoint
+    from retentive.runner import build_network
+    from retentive.validation import build
+
+    if split not in ("test", "val"):
+        raise ConfigError("split", f"'{split}' is not a split", "choose test or val")
+    state = load_checkpoint(ckpt_path)
+    cfg = OmegaConf.create(state["config"])
+    stream = build(cfg.dataset, "dataset")
+    net = build_network(cfg, stream)
+    net.load_state_dict(state["net"])
+    net.eval()
+    accuracy, loss = [], []
+    for task in range(stream.num_tasks):
+        correct, total, summed = 0, 0, 0.0
+        for batch in plain_loader(getattr(stream, split)(task), batch_size):
+            logits = net(batch.x, batch.t)
+            correct += int((logits.argmax(1) == batch.y).sum())
+            summed += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
+            total += len(batch)
+        accuracy.append(correct / max(total, 1))
+        loss.append(summed / max(total, 1))
+    position = state["position"]
+    return {"checkpoint": str(ckpt_path), "split": split, "position": position, "task_names": stream.task_names,
+            "accuracy": accuracy, "loss": loss,
+            "ACC_seen": sum(accuracy[: position["task"] + 1]) / (position["task"] + 1)}
+
+
+def _parse(args: list[str]) -> dict[str, str]:
+    options = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in ("ckpt_path", "split", "batch_size"):
+            raise ConfigError(key or arg, "is not an option of retentive.evaluate", f"usage: {USAGE}")
+        options[key] = value
+    if "ckpt_path" not in options:
+        raise ConfigError("ckpt_path", "is required", f"usage: {USAGE}")
+    if not options.get("batch_size", "1").isdigit() or int(options.get("batch_size", "1")) < 1:
+        raise ConfigError("batch_size", f"{options['batch_size']!r} must be an integer >= 1")
+    return options
+
+
+def cli(argv: list[str] | None = None) -> None:
+    try:
+        options = _parse(sys.argv[1:] if argv is None else argv)
+        report = evaluate_checkpoint(options["ckpt_path"], options.get("split", "test"),
+                                     int(options.get("batch_size", 1024)))
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    path = Path(options["ckpt_path"])
+    out = path.parent.parent / f"evaluation_{path.stem}.json"
+    out.write_text(json.dumps(report, indent=2))
+    position = report["position"]
+    print(f"checkpoint after task {position['task']} (epoch {position['epoch']}, step {position['global_step']}), "
+          f"{report['split']} split:")
+    for task, (name, acc) in enumerate(zip(report["task_names"], report["accuracy"], strict=True)):
+        print(f"  task {task} ({name}): {100 * acc:.2f}%")
+    print(f"mean over tasks seen: {100 * report['ACC_seen']:.2f}%  written to {out}")
+
+
+if __name__ == "__main__":
+    cli()
