@@ -69,31 +69,25 @@ def test_nan_loss_stops_with_one_line_and_keeps_results(tmp_path):
     assert results["tasks_completed"] >= 1 and len(results["accuracy_matrix"]) == results["tasks_completed"]
 
 
-def test_ddp_on_two_cpu_processes_completes_with_one_set_of_results(tmp_path):
-    done = train("dataset=split_digits", "dataset.scenario=task", "loader.batch_size=32", "trainer=ddp",
-                 "trainer.accelerator=cpu", "schedule.epochs_per_task=3",
-                 "logger=none", "callbacks=default", "callbacks.progress=null", tmp_path=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("results: ") == 1  # rank zero reports
-    results = json.loads(next(tmp_path.glob("*/*/results.json")).read_text())
-    assert results["status"] == "complete"
-    matrix = results["accuracy_matrix"]
-    # each task learned when trained (test sets split over both ranks, accuracies synced)
-    assert min(matrix[i][i] for i in range(5)) > 0.8
-    # the synced accuracies are those of the whole test set (up to the one sample the
-    # DistributedSampler repeats to even out an odd-sized set)
-    import torch
+def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path):
+    """`loader.batch_size` is the global batch: 2 gloo processes take the same steps as one."""
+    import csv
 
-    from retentive.data import SplitDigits
-    from retentive.models import build_net, mlp_backbone
-
-    stream = SplitDigits(scenario="task")
-    net = build_net(mlp_backbone, stream.input_shape, stream.head_sizes, True)
-    net.load_state_dict(torch.load(next(tmp_path.glob("*/*/checkpoints/last.pt")))["net"])
-    for task in range(5):
-        x, y, t = stream.test(task).__getitems__(list(range(len(stream.test(task)))))
-        accuracy = (net(x, t).argmax(1) == y).float().mean().item()
-        assert accuracy == pytest.approx(matrix[-1][task], abs=1.0 / len(y) + 1e-6)
+    common = ["dataset=split_digits", "dataset.scenario=task", "loader.batch_size=32", "trainer.accelerator=cpu",
+              "schedule.epochs_per_task=2", "logger=none", "callbacks=none"]
+    single = train(*common, "hydra.run.dir=" + str(tmp_path / "one"), tmp_path=tmp_path)
+    ddp = train(*common, "trainer=ddp", "hydra.run.dir=" + str(tmp_path / "two"), tmp_path=tmp_path,
+                env={"OMP_NUM_THREADS": "1"})
+    assert single.returncode == 0 and ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.stdout.count("results: ") == 1  # rank zero reports
+    one, two = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert two["status"] == "complete" and min(two["accuracy_matrix"][i][i] for i in range(5)) > 0.8
+    for row_one, row_two in zip(one["accuracy_matrix"], two["accuracy_matrix"], strict=True):
+        assert row_two == pytest.approx(row_one, abs=1e-4)
+    curves = [list(csv.DictReader((tmp_path / d / "metrics.csv").read_text().splitlines())) for d in ("one", "two")]
+    assert [(r["step"], r["eval_task"]) for r in curves[0]] == [(r["step"], r["eval_task"]) for r in curves[1]]
+    assert [float(r["accuracy"]) for r in curves[1]] == pytest.approx([float(r["accuracy"]) for r in curves[0]],
+                                                                       abs=1e-4)
 
 
 @needs_mnist

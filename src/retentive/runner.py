@@ -94,7 +94,7 @@ class ContinualRun:
             num_samples = math.ceil(steps / epochs) * self.cfg.loader.batch_size
         sampler = self.strategy.train_sampler(task, dataset, num_samples)
         return make_loader(dataset, self.cfg.loader.batch_size, True, self.cfg.loader.num_workers, num_samples,
-                           sampler)
+                           sampler, seed=self.cfg.seed)
 
     def _continual_callbacks(self) -> list[ContinualCallback]:
         return [c for c in self.trainer.callbacks if isinstance(c, ContinualCallback)]
@@ -108,11 +108,10 @@ class ContinualRun:
             return 0, False
         restore(self.resume_state, self.trainer, self.module, self.cfg.schedule.get("reset_optimizer", True))
         position = self.resume_state["position"]
-        log.info("resuming at task %d, epoch %d, step %d", position["task"], position["epoch"],
-                 position["global_step"])
-        if position["task_done"]:
-            return position["task"] + 1, False
-        return position["task"], True
+        task, started = (position["task"] + 1, False) if position["task_done"] else (position["task"], True)
+        log.info("resuming at task %d, epoch %d (global step %d)", task,
+                 position["epoch"] - task * self.cfg.schedule.epochs_per_task, position["global_step"])
+        return task, started
 
     def _restore_rng_where_it_was_saved(self, task: int, started: bool) -> None:
         """Epoch-end checkpoints restore at the next epoch's start (see RunCheckpoint); task-end

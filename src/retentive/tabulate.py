@@ -35,7 +35,15 @@ def read_runs(root: Path) -> list[tuple[dict[str, str], dict]]:
                 overrides[key.lstrip("+~")] = value
         else:
             overrides["run"] = str(results.parent.relative_to(root))
-        runs.append((overrides, json.loads(results.read_text())))
+        try:
+            summary = json.loads(results.read_text())
+            if not isinstance(summary, dict):
+                raise ValueError(f"holds a {type(summary).__name__}, not a results object")
+        except (OSError, ValueError) as error:  # empty, truncated or foreign file: say which, keep going
+            print(f"warning: skipped {results}: unreadable ({str(error).splitlines()[0] or 'empty'})",
+                  file=sys.stderr)
+            continue
+        runs.append((overrides, summary))
     return runs
 
 

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, Sampler, SequentialSampler
 
 from retentive.data.task_dataset import TaskDataset, collate_batch
+
+
+class SeededRandomSampler(Sampler[int]):
+    """Uniform shuffling whose order is a function of (seed, epoch) alone, like DistributedSampler.
+
+    Lightning calls `set_epoch` before every training epoch, so every DDP process draws the same
+    order whatever else it did with the global RNG (Lightning re-seeds it in DDP processes), and a
+    resumed run draws the order the uninterrupted run drew. `num_samples` larger than the dataset
+    chains fresh permutations (iteration-based protocols), as torch's RandomSampler does.
+    """
+
+    def __init__(self, size: int, seed: int, num_samples: int | None = None) -> None:
+        self.size = size
+        self.seed = seed
+        self.num_samples = size if num_samples is None else num_samples
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
+        for _ in range(self.num_samples // self.size):
+            yield from torch.randperm(self.size, generator=generator).tolist()
+        yield from torch.randperm(self.size, generator=generator)[: self.num_samples % self.size].tolist()
+
+    def __len__(self) -> int:
+        return self.num_samples
 
 
 class Shard(list):
@@ -60,11 +89,11 @@ class ShardedBatchSampler(Sampler[list[int]]):
 
 
 def make_loader(dataset: TaskDataset, batch_size: int, shuffle: bool, num_workers: int = 0,
-                num_samples: int | None = None, sampler: Sampler | None = None) -> DataLoader:
+                num_samples: int | None = None, sampler: Sampler | None = None, seed: int = 0) -> DataLoader:
     """Batched-fetch loader over global batches; `num_samples` fixes the epoch length
     (iteration-based protocols); `sampler` replaces uniform shuffling (a strategy's choice)."""
     if sampler is None:
-        sampler = (RandomSampler(dataset, num_samples=num_samples) if (shuffle or num_samples)
+        sampler = (SeededRandomSampler(len(dataset), seed, num_samples) if (shuffle or num_samples)
                    else SequentialSampler(dataset))
     return DataLoader(dataset, batch_sampler=ShardedBatchSampler(sampler, batch_size), num_workers=num_workers,
                       collate_fn=collate_batch, persistent_workers=num_workers > 0)

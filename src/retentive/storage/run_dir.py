@@ -58,7 +58,7 @@ def check_resumable_config(saved: DictConfig, current: DictConfig) -> None:
         difference = _first_difference(old.get(key), new.get(key), key)
         if difference:
             raise ConfigError(difference[0], f"is {difference[2]!r} now but {difference[1]!r} in the run being resumed",
-                              "resume with the run's own overrides (or only resume=<run dir>)")
+                              "resume with the run's own overrides, or with only resume=<run dir>")
 
 
 def _first_difference(old: object, new: object, path: str) -> tuple[str, object, object] | None:
