@@ -25,6 +25,7 @@ bench:
 	$(BIN)/python bench/loop_overhead.py
 	$(BIN)/python bench/fisher.py
 	$(BIN)/python bench/explanation_cost.py
+	$(BIN)/python bench/checkpoint_cost.py
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -153,3 +153,19 @@ def test_optimizer_state_is_reset_per_task_or_kept(reset, tmp_path):
     steps = {int(state["step"]) for state in adam.state.values()}
     per_task = len(run._train_loader(1))
     assert steps == ({per_task} if reset else {per_task + len(run._train_loader(0))})
+
+
+@pytest.mark.parametrize("consolidate", [False, True])
+def test_task_end_work_after_the_last_task_only_when_asked(consolidate, tmp_path, monkeypatch):
+    """The Fisher after the last task protects nothing later: skipped unless the state is wanted."""
+    from retentive.config import compose_config
+    from retentive.runner import run
+    from retentive.strategies import EWC
+
+    tasks: list[int] = []
+    original = EWC.compute_importance
+    monkeypatch.setattr(EWC, "compute_importance",
+                        lambda self, net, task, *a: tasks.append(task) or original(self, net, task, *a))
+    run(compose_config(["dataset=split_digits", "strategy=ewc", "logger=none", "callbacks=none",
+                        f"schedule.consolidate_last_task={str(consolidate).lower()}"], tmp_path), tmp_path)
+    assert tasks == ([0, 1, 2, 3, 4] if consolidate else [0, 1, 2, 3])
