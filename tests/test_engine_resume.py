@@ -162,3 +162,28 @@ def test_lightning_csv_logger_keeps_the_final_scores(tmp_path):
     final = [r for r in logged if r.get("cl/ACC")]
     assert len(final) == 5  # one per task end, the last one included
     assert float(final[-1]["cl/ACC"]) == pytest.approx(summary["ACC"], abs=1e-6)
+
+
+def test_evaluate_cli_retests_a_checkpoint_and_rejects_a_bad_path(uninterrupted, tmp_path):
+    ckpt = uninterrupted / "checkpoints" / "last.pt"
+    done = subprocess.run([sys.executable, "-m", "retentive.evaluate", f"ckpt_path={ckpt}"], cwd=ROOT,
+                          capture_output=True, text=True, env=env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((uninterrupted / "evaluation_last.json").read_text())
+    expected = json.loads((uninterrupted / "results.json").read_text())["accuracy_matrix"][-1]
+    assert report["accuracy"] == pytest.approx(expected, abs=1e-6)
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    failed = subprocess.run([sys.executable, "-m", "retentive.evaluate", f"ckpt_path={bad}"], cwd=ROOT,
+                            capture_output=True, text=True, env=env(), timeout=600)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert failed.stderr.startswith(f"error: ckpt_path: {bad} is not a readable checkpoint")
+
+
+def test_a_run_killed_before_its_first_epoch_ended_resumes_from_the_start(uninterrupted, tmp_path):
+    killed = subprocess.run([sys.executable, "-c", KILL_AT, str(tmp_path), "0", "0", "3", *DIGITS],
+                            cwd=ROOT, capture_output=True, text=True, env=env(), timeout=600)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = train(*DIGITS, f"resume={tmp_path}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert rows(tmp_path) == rows(uninterrupted)

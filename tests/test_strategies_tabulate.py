@@ -48,3 +48,13 @@ def test_csv_and_incomplete_runs(tmp_path: Path, capsys: pytest.CaptureFixture) 
 def test_empty_directory_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main([str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_an_unreadable_results_file_is_named_and_skipped(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _job(tmp_path, 0, ["strategy=ewc", "seed=0"], {"ACC": 0.9})
+    _job(tmp_path, 1, ["strategy=ewc", "seed=1"], {"ACC": 0.7})
+    (tmp_path / "1" / "results.json").write_text("")  # e.g. a run killed by an older version mid-write
+    assert main([str(tmp_path), "--metrics", "ACC"]) == 0
+    captured = capsys.readouterr()
+    assert f"skipped {tmp_path / '1' / 'results.json'}: unreadable" in captured.err
+    assert "| 1 | 0.90 ± 0.00 |" in captured.out  # the readable run is still tabulated

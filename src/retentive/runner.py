@@ -105,6 +105,7 @@ class ContinualRun:
         position of the resume checkpoint, whose state is loaded into the built objects."""
         if self.resume_state is None:
             self.trainer.test(self.module, self._test_loaders, verbose=False)  # random-init reference (FWT)
+            self.checkpoint.save_task_end(self.trainer, self.module)  # resumable from the very start
             return 0, False
         restore(self.resume_state, self.trainer, self.module, self.cfg.schedule.get("reset_optimizer", True))
         position = self.resume_state["position"]
