@@ -36,11 +36,14 @@ def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", batch_size: 
     net = build_network(cfg, stream)
     net.load_state_dict(state["net"])
     net.eval()
+    strategy = build(cfg.strategy, "strategy")  # some classify with their state (iCaRL's class means)
+    strategy.setup(net)
+    strategy.load_state_dict(state["strategy"])
     accuracy, loss = [], []
     for task in range(stream.num_tasks):
         correct, total, summed = 0, 0, 0.0
         for batch in plain_loader(getattr(stream, split)(task), batch_size):
-            logits = net(batch.x, batch.t)
+            logits = strategy.eval_logits(net, batch)
             correct += int((logits.argmax(1) == batch.y).sum())
             summed += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
             total += len(batch)

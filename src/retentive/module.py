@@ -135,7 +135,7 @@ class ContinualModule(L.LightningModule):
     def _evaluate(self, split: str, batch: Batch, dataloader_idx: int) -> None:
         batch = Batch.of(batch)
         if len(batch):  # a DDP shard of a tiny last batch can be empty
-            logits = self.net(batch.x, batch.t)
+            logits = self.strategy.eval_logits(self.net, batch)
             y = batch.y
             self.eval_loss[split][dataloader_idx].update(F.cross_entropy(logits, y, reduction="sum") / len(y), len(y))
             self.eval_acc[split][dataloader_idx].update(logits, y)

@@ -43,6 +43,7 @@ class ContinualResults(ContinualCallback):
         self.started = time.time()
         self.seconds_before = 0.0  # wall time of earlier sessions of a resumed run
         self.eval_seconds = 0.0
+        self.strategy_memory_bytes = 0  # buffers, teachers, importances kept besides the net
         self._eval_start = 0.0
 
     # -- recording ------------------------------------------------------------------------
@@ -79,6 +80,9 @@ class ContinualResults(ContinualCallback):
 
     def on_task_end(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
         self.task_end_steps.append(trainer.global_step)
+        strategy = getattr(module, "strategy", None)
+        if strategy is not None and hasattr(strategy, "memory_bytes"):
+            self.strategy_memory_bytes = strategy.memory_bytes()
         scores = self.matrix.compute()
         for logger in trainer.loggers:
             logger.log_metrics({f"cl/{k}": v for k, v in scores.items()}, step=trainer.global_step)
@@ -105,6 +109,7 @@ class ContinualResults(ContinualCallback):
             "final_accuracy_per_task": final_row,
             **lists,
             "task_end_steps": self.task_end_steps,
+            "strategy_memory_bytes": self.strategy_memory_bytes,
             "seconds": round(self.seconds_before + time.time() - self.started, 2),
             "eval_seconds": round(self.eval_seconds, 2),
         }
@@ -124,7 +129,7 @@ class ContinualResults(ContinualCallback):
     def state_dict(self) -> dict[str, Any]:
         return {"matrix": self.matrix.matrix.cpu(), "reference": self.matrix.reference.cpu(),
                 "history": self.history, "task_end_steps": self.task_end_steps,
-                "eval_seconds": self.eval_seconds,
+                "eval_seconds": self.eval_seconds, "strategy_memory_bytes": self.strategy_memory_bytes,
                 "seconds": self.seconds_before + time.time() - self.started}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -133,4 +138,5 @@ class ContinualResults(ContinualCallback):
         self.history = list(state["history"])
         self.task_end_steps = list(state["task_end_steps"])
         self.eval_seconds = state["eval_seconds"]
+        self.strategy_memory_bytes = state.get("strategy_memory_bytes", 0)
         self.seconds_before, self.started = state["seconds"], time.time()

@@ -72,9 +72,30 @@ class Strategy:
     def on_task_end(self, net: nn.Module, task_id: int, batches: Iterable[Batch]) -> None:
         """After training on `task_id` (importances and anchors are computed here)."""
 
+    def eval_logits(self, net: nn.Module, batch: Batch) -> Tensor:
+        """Scores used at evaluation (validation, test, `retentive.evaluate`): the net's outputs by
+        default; iCaRL's nearest-mean-of-exemplars classifier replaces them."""
+        return net(batch.x, batch.t)
+
+    def memory_bytes(self) -> int:
+        """Bytes the strategy keeps besides the net (buffers, teachers, importances), for results.json."""
+        return sum(t.nbytes for t in _tensors(self.state_dict()))
+
     def state_dict(self) -> dict:
         """Everything accumulated so far, as tensors and plain Python values (weights-only loadable)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what `state_dict` returned."""
+
+
+def _tensors(value: object) -> Iterable[torch.Tensor]:
+    """Every tensor inside nested dicts/lists/tuples (a state dict)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _tensors(item)

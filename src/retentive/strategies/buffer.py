@@ -37,14 +37,16 @@ class ReservoirBuffer:
         self.seen = 0  # stream samples offered so far
         self.size = 0  # samples stored
         self.generator = torch.Generator().manual_seed(seed)
+        self._pending: dict[str, Tensor] = {}
         self.data: dict[str, Tensor] = {}
+        self.extras: dict[str, Tensor] = {}  # per-sample tensors a method stores beside x (logits, maps)
 
     def __len__(self) -> int:
         return self.size
 
     @property
     def nbytes(self) -> int:
-        return sum(v.nbytes for v in self.data.values())
+        return sum(v.nbytes for v in [*self.data.values(), *self.extras.values()])
 
     def _allocate(self, like: Tensor) -> None:
         self.data = {"x": torch.zeros((self.capacity, *like.shape[1:]), dtype=torch.float32)}
@@ -54,14 +56,20 @@ class ReservoirBuffer:
         index = batch.index if batch.index is not None else torch.full_like(batch.y, -1)
         for key, value in zip(FIELDS, (batch.x, batch.y, batch.t, index), strict=True):
             self.data[key][slots] = value[rows.to(value.device)].detach().to("cpu", self.data[key].dtype)
+        for key, value in self._pending.items():
+            if key not in self.extras:
+                self.extras[key] = torch.zeros((self.capacity, *value.shape[1:]), dtype=torch.float32)
+            self.extras[key][slots] = value[rows.to(value.device)].detach().to("cpu", torch.float32)
 
-    def add(self, batch: Batch) -> None:
-        """Offer every sample of `batch` to the buffer, in order."""
+    def add(self, batch: Batch, **extras: Tensor) -> None:
+        """Offer every sample of `batch` to the buffer, in order; `extras` are per-sample tensors
+        (`[len(batch), ...]`, e.g. DER's logits or a stored explanation map) kept with each sample."""
         n = len(batch)
         if n == 0:
             return
         if not self.data:
             self._allocate(batch.x)
+        self._pending = extras
         if self.mode == "class_balanced":
             self._add_balanced(batch)
             return
@@ -94,11 +102,16 @@ class ReservoirBuffer:
 
     def sample(self, n: int) -> Batch:
         """min(n, len) stored samples, uniformly without replacement."""
+        return self.draw(n)[0]
+
+    def draw(self, n: int) -> tuple[Batch, dict[str, Tensor]]:
+        """min(n, len) stored samples, uniformly without replacement, with their extras."""
         if self.size == 0:
             raise ValueError("sample() from an empty buffer")
         rows = torch.randperm(self.size, generator=self.generator)[: min(n, self.size)]
         d = self.data
-        return Batch(d["x"][rows], d["y"][rows], d["t"][rows], None, d["index"][rows])
+        return (Batch(d["x"][rows], d["y"][rows], d["t"][rows], None, d["index"][rows]),
+                {k: v[rows] for k, v in self.extras.items()})
 
     def stored(self) -> Batch:
         """Every stored sample, in slot order (inspection, tests)."""
@@ -109,7 +122,8 @@ class ReservoirBuffer:
         """Settings, counters, the generator state and the stored samples (tensors only: weights-only loadable)."""
         stored = {k: (self.data[k][: self.size].clone() if self.data else None) for k in FIELDS}
         return {"capacity": self.capacity, "mode": self.mode, "seen": self.seen, "size": self.size,
-                "generator": self.generator.get_state(), **stored}
+                "generator": self.generator.get_state(), **stored,
+                "extras": {k: v[: self.size].clone() for k, v in self.extras.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         if state["capacity"] != self.capacity or state["mode"] != self.mode:
@@ -123,3 +137,7 @@ class ReservoirBuffer:
             self._allocate(state["x"])
             for key in FIELDS:
                 self.data[key][: self.size] = state[key]
+        self.extras = {}
+        for key, value in state.get("extras", {}).items():
+            self.extras[key] = torch.zeros((self.capacity, *value.shape[1:]), dtype=torch.float32)
+            self.extras[key][: self.size] = value
