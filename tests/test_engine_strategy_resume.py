@@ -19,7 +19,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "strategy"
 STRATEGIES = sorted(p.stem for p in CONF.glob("*.yaml"))
 BASE = ["dataset=split_digits", "dataset.scenario=class", "loader.batch_size=16", "schedule.epochs_per_task=2",
         "logger=none", "callbacks=none"]
-NEEDS_CNN = {"saliency_replay": "strategy.explanation_map=input_gradient"}
+NEEDS_CNN = {"saliency_replay": "strategy.explanation_map=input_gradient",
+             "saliency_derpp": "strategy.explanation_map=input_gradient", "attention_distillation": "model=cnn"}
 
 
 class InterruptMidEpoch(L.Callback):

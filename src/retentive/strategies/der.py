@@ -99,8 +99,19 @@ class DERpp(DER):
         self.beta = _weight("strategy.beta", beta, "the weight of the replayed cross-entropy")
 
     def loss(self, net: nn.Module, batch: Batch, logits: Tensor) -> Tensor:
-        loss = super().loss(net, batch, logits)
-        if len(self.buffer) == 0 or self.beta == 0:
-            return loss
-        replay = self.buffer.sample(self.replay_size(batch)).to(device_of(net))
-        return loss + self.beta * F.cross_entropy(net(replay.x, replay.t), replay.y)
+        if len(self.buffer) == 0 or self.beta == 0 or self.alpha == 0:
+            loss = super().loss(net, batch, logits)
+            if len(self.buffer) == 0 or self.beta == 0:
+                return loss
+            replay = self.buffer.sample(self.replay_size(batch)).to(device_of(net))
+            return loss + self.beta * F.cross_entropy(net(replay.x, replay.t), replay.y)
+        # both terms: the two independent draws go through the net in one forward pass (same
+        # values and gradients as two passes for nets without batch statistics, less overhead)
+        device = device_of(net)
+        first, extras = self.buffer.draw(self.replay_size(batch))
+        second = self.buffer.sample(self.replay_size(batch))
+        both = Batch.cat([first, second]).to(device)
+        out = net(both.x, both.t)
+        n = len(first)
+        return (self.alpha * logit_mse(out[:n], extras["logits"].to(device))
+                + self.beta * F.cross_entropy(out[n:], both.y[n:]))
