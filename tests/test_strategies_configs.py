@@ -58,9 +58,34 @@ def test_reproduction_configs_set_the_paper_protocol(tmp_path: Path) -> None:
     ("strategy.lambda_=-1", "strategy.lambda_"),
     ("strategy.fisher=kfac", "strategy.fisher"),
     ("strategy.consolidation=sometimes", "strategy.consolidation"),
+    ("strategy=er strategy.buffer_size=0", "strategy.buffer_size"),
+    ("strategy=er strategy.buffer_mode=fifo", "strategy.buffer_mode"),
+    ("strategy=er strategy.replay_batch_size=0", "strategy.replay_batch_size"),
+    ("strategy=lwf strategy.temperature=0", "strategy.temperature"),
+    ("strategy=lwf strategy.alpha=-1", "strategy.alpha"),
+    ("strategy=der strategy.alpha=-1", "strategy.alpha"),
+    ("strategy=der strategy.buffer_size=0", "strategy.buffer_size"),
+    ("strategy=derpp strategy.beta=-0.5", "strategy.beta"),
+    ("strategy=derpp strategy.replay_batch_size=0", "strategy.replay_batch_size"),
+    ("strategy=agem strategy.memory_batch_size=0", "strategy.memory_batch_size"),
+    ("strategy=agem strategy.buffer_mode=fifo", "strategy.buffer_mode"),
+    ("strategy=icarl strategy.buffer_size=0", "strategy.buffer_size"),
+    ("strategy=icarl strategy.bce_weight=-1", "strategy.bce_weight"),
+    ("strategy=gdumb strategy.buffer_size=0", "strategy.buffer_size"),
+    ("strategy=gdumb strategy.samples_per_epoch=0", "strategy.samples_per_epoch"),
+    ("strategy=gdumb strategy.reinit=maybe", "strategy.reinit"),
+    ("strategy=saliency_replay strategy.weight=-1", "strategy.weight"),
+    ("strategy=saliency_replay strategy.explanation_map=smoothgrad", "strategy.explanation_map"),
+    ("strategy=saliency_replay strategy.explanation_map=input_gradient strategy.gradcam_layer=backbone.0",
+     "strategy.gradcam_layer"),
+    ("strategy=saliency_replay strategy.saliency_batch_size=0", "strategy.saliency_batch_size"),
+    ("strategy=saliency_replay strategy.buffer_size=0", "strategy.buffer_size"),
+    ("strategy=attention_distillation strategy.weight_attention=-1", "strategy.weight_attention"),
+    ("strategy=attention_distillation strategy.temperature=0", "strategy.temperature"),
 ])
 def test_bad_values_are_one_line_config_errors(tmp_path: Path, override: str, key: str) -> None:
-    cfg = compose_config(["strategy=ewc", override], tmp_path)
+    """Every strategy's bad values (EWC's when the override names no strategy)."""
+    cfg = compose_config(["strategy=ewc", *override.split()], tmp_path)
     with pytest.raises(ConfigError) as error:
         build(cfg.strategy, "strategy")
     assert str(error.value).startswith(key) and "\n" not in str(error.value)

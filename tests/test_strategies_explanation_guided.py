@@ -30,7 +30,6 @@ from retentive.strategies.saliency_replay import (
     SaliencyReplayMixin,
     upsample_bilinear,
 )
-from retentive.validation import build
 from tests.conftest import needs_mnist
 
 pytestmark = needs_mnist
@@ -257,21 +256,6 @@ def test_attention_distillation_state_is_weights_only_loadable(streams) -> None:
     assert torch.equal(ad.attention_loss(net, batch), fresh.attention_loss(net, batch))
 
 
-# -- configs -----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("override", "key"), [
-    ("strategy=saliency_replay strategy.weight=-1", "strategy.weight"),
-    ("strategy=saliency_replay strategy.explanation_map=smoothgrad", "strategy.explanation_map"),
-    ("strategy=saliency_replay strategy.explanation_map=input_gradient strategy.gradcam_layer=backbone.0",
-     "strategy.gradcam_layer"),
-    ("strategy=saliency_replay strategy.saliency_batch_size=0", "strategy.saliency_batch_size"),
-    ("strategy=saliency_replay strategy.buffer_size=0", "strategy.buffer_size"),
-    ("strategy=attention_distillation strategy.weight_attention=-1", "strategy.weight_attention"),
-    ("strategy=attention_distillation strategy.temperature=0", "strategy.temperature"),
-])
-def test_bad_values_are_one_line_config_errors(tmp_path, override: str, key: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        build(compose_config(override.split(), tmp_path).strategy, "strategy")
-    assert str(error.value).startswith(key) and "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(("overrides", "start"), [

@@ -252,22 +252,6 @@ class SaliencyReplay(SaliencyReplayMixin, ER):
     the mixin's (`weight`, `explanation_map`, `gradcam_layer`, `saliency_batch_size`).
     """
 
-    def __init__(
-        self,
-        buffer_size: int = 200,
-        replay_batch_size: int | None = None,
-        replay_weight: float = 1.0,
-        buffer_mode: str = "reservoir",
-        seed: int = 0,
-        weight: float = 1.0,
-        explanation_map: str = "auto",
-        gradcam_layer: str | None = None,
-        saliency_batch_size: int | None = None,
-    ) -> None:
-        super().__init__(buffer_size=buffer_size, replay_batch_size=replay_batch_size, replay_weight=replay_weight,
-                         buffer_mode=buffer_mode, seed=seed, weight=weight, explanation_map=explanation_map,
-                         gradcam_layer=gradcam_layer, saliency_batch_size=saliency_batch_size)
-
 
 class SaliencyDERpp(SaliencyReplayMixin, DERpp):
     """DER++ + saliency replay: stored logits and stored explanations of the same buffered samples
