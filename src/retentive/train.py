@@ -54,12 +54,22 @@ def main(cfg: DictConfig) -> float | None:
         if rank_zero_only.rank == 0:
             print(f"interrupted by {stop.signal_name}: results so far in {output_dir}; continue with "
                   f"python -m retentive.train resume={output_dir}", file=sys.stderr)
-        sys.exit(stop.exit_code)
+        _exit_now(stop.exit_code)
     if rank_zero_only.rank != 0:
         return summary.get("ACC")
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
     print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png")
     return summary.get("ACC")
+
+
+def _exit_now(code: int) -> None:
+    """Exit with `code` at once after a signal: results, checkpoint and loggers are already written
+    and flushed, and skipping interpreter teardown avoids a native extension writing to the closed
+    standard streams during it (seen once as an abort, exit -6, instead of 143)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _fail(error: ConfigError) -> None:
