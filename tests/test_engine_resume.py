@@ -187,3 +187,19 @@ def test_a_run_killed_before_its_first_epoch_ended_resumes_from_the_start(uninte
     resumed = train(*DIGITS, f"resume={tmp_path}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert rows(tmp_path) == rows(uninterrupted)
+
+
+def test_a_signal_during_a_write_takes_effect_after_the_file_is_in_place(tmp_path):
+    from retentive.resume.signals import RunInterrupted, interrupt_on_signals
+    from retentive.storage.atomic import atomic_write
+
+    def write(handle) -> None:
+        handle.write(b"first half ")
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of the write
+        handle.write(b"second half")
+
+    with interrupt_on_signals(), pytest.raises(RunInterrupted) as stop:
+        atomic_write(tmp_path / "file.txt", write)
+    assert stop.value.signal_name == "SIGTERM" and stop.value.exit_code == 143
+    assert (tmp_path / "file.txt").read_bytes() == b"first half second half"
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -26,15 +26,44 @@ class RunInterrupted(BaseException):
         return EXIT_CODES[self.signal_name]
 
 
+_deferring = 0  # depth of `deferred_signals` blocks being run
+_pending: str | None = None  # a signal that arrived inside one
+
+
 def _raise(signum: int, frame: object) -> None:
+    global _pending
     name = signal.Signals(signum).name
     signal.signal(signum, signal.SIG_IGN)  # a second signal while shutting down is ignored
+    if _deferring:
+        _pending = name
+        return
     raise RunInterrupted(name)
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """A signal inside the block is raised when the block ends, not in the middle of it.
+
+    For writes: an exception raised inside `torch.save`'s C++ zip writer comes out as an unrelated
+    RuntimeError ("unexpected pos ..."), losing the signal and the status; the temp file would be
+    left half-written. Deferring costs at most one checkpoint write's time.
+    """
+    global _deferring, _pending
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if not _deferring and _pending is not None:
+        name, _pending = _pending, None
+        raise RunInterrupted(name)
 
 
 @contextmanager
 def interrupt_on_signals() -> Iterator[None]:
     """Turn SIGTERM/SIGINT into `RunInterrupted` inside the block (main thread only)."""
+    global _pending
+    _pending = None
     try:
         previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread (e.g. a notebook worker): leave signals alone

@@ -10,9 +10,17 @@ from typing import IO, Any
 
 import torch
 
+from retentive.resume.signals import deferred_signals
+
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write through `write(handle)` into a temp file in the same directory, fsync, then rename."""
+    """Write through `write(handle)` into a temp file in the same directory, fsync, then rename
+    (SIGTERM/SIGINT arriving meanwhile take effect once the file is in place)."""
+    with deferred_signals():
+        return _atomic_write(path, write)
+
+
+def _atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
