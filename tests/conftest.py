@@ -40,3 +40,14 @@ def run_config(tmp_path):
         return run(cfg, tmp_path), tmp_path
 
     return _run
+
+
+def start_task(strategy, stream, net, task: int):
+    """`strategy` as the runner leaves it at the start of `task`: every earlier task started and
+    ended on its whole training split, then `task` started."""
+    strategy.setup(net)
+    for done in range(task):
+        strategy.on_task_start(net, done)
+        strategy.on_task_end(net, done, [stream.train(done).batch()])
+    strategy.on_task_start(net, task)
+    return strategy

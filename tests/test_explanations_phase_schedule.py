@@ -15,6 +15,7 @@ from retentive.errors import ConfigError
 from retentive.explanations import CAMLoss
 from retentive.models import build_net, cnn_backbone
 from retentive.module import ContinualModule
+from retentive.resume.checkpoint import set_loop_position
 from retentive.strategies.naive import Naive
 
 
@@ -80,3 +81,22 @@ def test_penalty_phase_without_module_support_is_a_config_error() -> None:
                         enable_model_summary=False, callbacks=[PhaseSchedule()])
     with pytest.raises(ConfigError, match="task_loss_weight"):
         trainer.fit(module(False), loader())
+
+
+def test_a_fit_resumed_inside_a_task_keeps_that_tasks_phases() -> None:
+    """Epoch-end checkpoints are written inside a task's fit; the resumed fit starts mid-task."""
+    mod, schedule = module(True), PhaseSchedule(task_epochs=1, penalty_epochs=2, final_epochs=1)
+    mod.current_task = 1
+    trainer = L.Trainer(max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[schedule])
+    set_loop_position(trainer, 4, 0)  # task 1 started at epoch 4
+    trainer.fit(mod, loader())
+    saved = {**schedule.state_dict(), "mid_task": True}  # as written at the end of epoch 4
+    resumed = PhaseSchedule(task_epochs=1, penalty_epochs=2, final_epochs=1)
+    resumed.load_state_dict(saved)
+    trainer = L.Trainer(max_epochs=7, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[resumed])
+    set_loop_position(trainer, 5, 0)
+    trainer.fit(mod, loader())
+    assert resumed.task_start_epoch == 4
+    assert resumed.history == [(5, "penalty"), (6, "penalty")]  # epochs 1 and 2 of the task, not 0 and 1

@@ -30,7 +30,7 @@ from retentive.strategies.saliency_replay import (
     SaliencyReplayMixin,
     upsample_bilinear,
 )
-from tests.conftest import needs_mnist
+from tests.conftest import needs_mnist, start_task
 
 pytestmark = needs_mnist
 SMALL_CNN = ["model=cnn", "model.backbone.channels=[8,16]", "model.backbone.hidden=64"]
@@ -190,13 +190,7 @@ def normalised_l1(a: Tensor, b: Tensor) -> Tensor:
 
 
 def distillation_after(stream: SplitMNIST, net: ContinualNet, task: int, **kwargs) -> AttentionDistillation:
-    ad = AttentionDistillation(**kwargs)
-    ad.setup(net)
-    for done in range(task):
-        ad.on_task_start(net, done)
-        ad.on_task_end(net, done, [stream.train(done).batch()])
-    ad.on_task_start(net, task)
-    return ad
+    return start_task(AttentionDistillation(**kwargs), stream, net, task)
 
 
 def test_attention_distillation_is_zero_for_the_teacher_itself_then_lwms_l1_with_gradients(streams) -> None:

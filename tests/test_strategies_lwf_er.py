@@ -14,7 +14,7 @@ from retentive.data import SplitDigits
 from retentive.data.batch import Batch
 from retentive.models import ContinualNet, mlp_backbone
 from retentive.strategies import ER, LwF, ReservoirBuffer
-from tests.conftest import needs_mnist
+from tests.conftest import needs_mnist, start_task
 
 
 def weights_only_copy(state: dict) -> dict:
@@ -120,13 +120,7 @@ def test_er_state_dict_is_weights_only_loadable_and_replays_the_same_batch() -> 
 
 # -- the teacher and the distillation loss ---------------------------------------------------
 def lwf_after_task_0(stream: SplitDigits, net: ContinualNet, task: int = 1, **kwargs) -> LwF:
-    lwf = LwF(**kwargs)
-    lwf.setup(net)
-    for done in range(task):
-        lwf.on_task_start(net, done)
-        lwf.on_task_end(net, done, [stream.train(done).batch()])
-    lwf.on_task_start(net, task)
-    return lwf
+    return start_task(LwF(**kwargs), stream, net, task)
 
 
 def perturb(net: ContinualNet, seed: int = 1) -> None:

@@ -25,6 +25,9 @@ class PhaseSchedule(Callback):
         self.final_epochs = final_epochs
         self.penalty_weight: float | None = None
         self.task_start_epoch = 0
+        self.task: int | None = None  # the module's current task at the last fit start
+        self._fitting = False
+        self._resumed_task: int | None = None  # a checkpoint written inside this task's fit was loaded
         self.history: list[tuple[int, str]] = []  # (epoch, phase), for logs and tests
 
     def phase(self, epoch_in_task: int) -> str:
@@ -46,7 +49,10 @@ class PhaseSchedule(Callback):
             self.penalty_weight = pl_module.explanation.weight
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.task_start_epoch = trainer.current_epoch
+        task = getattr(pl_module, "current_task", None)
+        if self._resumed_task is None or self._resumed_task != task:  # a resumed fit keeps the task's start
+            self.task_start_epoch = trainer.current_epoch
+        self.task, self._resumed_task, self._fitting = task, None, True
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         phase = self.phase(trainer.current_epoch - self.task_start_epoch)
@@ -56,6 +62,17 @@ class PhaseSchedule(Callback):
         self.history.append((trainer.current_epoch, phase))
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._fitting = False
         pl_module.explanation.weight = self.penalty_weight
         if hasattr(pl_module, "task_loss_weight"):
             pl_module.task_loss_weight = 1.0
+
+    def state_dict(self) -> dict:
+        """The running task and its first epoch, and the configured penalty weight (resume mid-task)."""
+        return {"task": self.task, "mid_task": self._fitting, "task_start_epoch": self.task_start_epoch,
+                "penalty_weight": self.penalty_weight}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.task, self.task_start_epoch = state["task"], state["task_start_epoch"]
+        self.penalty_weight = state["penalty_weight"]
+        self._resumed_task = state["task"] if state["mid_task"] else None

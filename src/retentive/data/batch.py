@@ -36,10 +36,6 @@ class Batch:
         """Unpacks like the old positional tuples, `x, y, t[, mask]` (scripts and notebooks)."""
         yield from (self.x, self.y, self.t) if self.mask is None else (self.x, self.y, self.t, self.mask)
 
-    @property
-    def size_of_global_batch(self) -> int:
-        return len(self.y) if self.global_size is None else self.global_size
-
     def to(self, device: torch.device | str) -> Batch:
         def move(value: Tensor | None) -> Tensor | None:
             return None if value is None else value.to(device)

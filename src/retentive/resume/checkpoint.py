@@ -11,6 +11,7 @@ finished; `epoch` / `global_step` are the Trainer's counters at the save.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +77,8 @@ class RunCheckpoint(Callback):
 
     def state(self, trainer: L.Trainer, module: ContinualModule, task_done: bool, epoch: int) -> dict[str, Any]:
         optimizer = module.current_optimizer
-        callbacks = {type(cb).__name__: cb.state_dict() for cb in trainer.callbacks
-                     if not isinstance(cb, RunCheckpoint) and cb.state_dict()}
+        states = {type(cb).__name__: cb.state_dict() for cb in trainer.callbacks if not isinstance(cb, RunCheckpoint)}
+        callbacks = {name: state for name, state in states.items() if state}
         return {
             "format": FORMAT,
             "config": self.config_yaml,
@@ -94,8 +95,6 @@ class RunCheckpoint(Callback):
     def save(self, trainer: L.Trainer, module: ContinualModule, task_done: bool, epoch: int) -> None:
         if not trainer.is_global_zero:
             return
-        import time
-
         start = time.perf_counter()
         state = self.state(trainer, module, task_done, epoch)
         atomic_torch_save(self.last, state)
