@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,12 @@ class ContinualResults(ContinualCallback):
         self.eval_seconds = 0.0
         self.strategy_memory_bytes = 0  # buffers, teachers, importances kept besides the net
         self._eval_start = 0.0
+        self.sections: dict[str, Callable[[], dict[str, Any]]] = {}
+
+    def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+        """Other callbacks (explanation drift, warnings) add their part of results.json: `provider()`
+        is merged into every summary, so the file always holds every part made so far."""
+        self.sections[name] = provider
 
     # -- recording ------------------------------------------------------------------------
     def _record(self, trainer: L.Trainer, module: L.LightningModule, split: str) -> list[float]:
@@ -112,6 +119,7 @@ class ContinualResults(ContinualCallback):
             "strategy_memory_bytes": self.strategy_memory_bytes,
             "seconds": round(self.seconds_before + time.time() - self.started, 2),
             "eval_seconds": round(self.eval_seconds, 2),
+            **{key: value for provider in self.sections.values() for key, value in provider().items()},
         }
 
     def write(self) -> dict[str, Any]:

@@ -14,12 +14,19 @@ from retentive.errors import ConfigError
 class TransformedMNIST(TaskStream):
     """Base: `num_tasks` copies of MNIST, task t seen through `transform(t, images)`."""
 
-    def __init__(self, num_tasks: int = 10, data_dir: str | None = None, **kwargs) -> None:
+    def __init__(self, num_tasks: int = 10, data_dir: str | None = None, pad: int = 0, **kwargs) -> None:
         if num_tasks < 1:
             raise ConfigError("dataset.num_tasks", f"{num_tasks} must be >= 1")
+        if pad < 0:
+            raise ConfigError("dataset.pad", f"{pad} must be >= 0", "use 0 (28x28) or 2 (32x32, as van de Ven 2019)")
         self._num_tasks = num_tasks
         self.data_dir = data_dir
+        self.pad = pad
         super().__init__(**kwargs)
+
+    def _padded(self, images: Tensor) -> Tensor:
+        """Zero border of `pad` pixels (black), applied before the task transform."""
+        return torch.nn.functional.pad(images, (self.pad,) * 4) if self.pad else images
 
     def transform(self, task: int, images: Tensor) -> Tensor:
         raise NotImplementedError
@@ -32,8 +39,8 @@ class TransformedMNIST(TaskStream):
         return [
             RawTask(
                 name=self.task_name(t),
-                train=ImageSplit(self.transform(t, train.images), train.labels),
-                test=ImageSplit(self.transform(t, test.images), test.labels),
+                train=ImageSplit(self.transform(t, self._padded(train.images)), train.labels),
+                test=ImageSplit(self.transform(t, self._padded(test.images)), test.labels),
                 classes=tuple(range(10)),
             )
             for t in range(self._num_tasks)

@@ -18,9 +18,11 @@ class AttributionProbe(ABC):
     name: str = "probe"
     needs: tuple[str, ...] = ()
 
-    def attribute(self, net: ContinualNet, x: Tensor, t: Tensor) -> Tensor:
-        with torch.no_grad():
-            target = net(x, t).argmax(dim=1)
+    def attribute(self, net: ContinualNet, x: Tensor, t: Tensor, target: Tensor | None = None) -> Tensor:
+        """`[N, 1, H, W]` maps explaining class `target` (per sample; the predicted class if None)."""
+        if target is None:
+            with torch.no_grad():
+                target = net(x, t).argmax(dim=1)
         maps = self._attribute(net, x.clone().requires_grad_(True), t, target)
         return maps.detach().sum(dim=1, keepdim=True)
 
