@@ -53,10 +53,12 @@ class ContinualRun:
         net = build_network(cfg, self.stream)
         self.strategy = build(cfg.strategy, "strategy")
         self.explanation = build(cfg.explanation, "explanation") if cfg.get("explanation") else None
-        probes = build_group(cfg, "probes")
+        probes = [*build_group(cfg, "probes"), *build_group(cfg, "drift")]
+        extra_callbacks = build_group(cfg, "callbacks")
         check_compatible(self.stream, net, self.strategy, self.explanation, *probes)
-        for probe in probes:
-            probe.attach([self.stream.test(t) for t in range(self.stream.num_tasks)], self.output_dir)
+        for callback in [*probes, *extra_callbacks]:
+            if hasattr(callback, "attach"):  # callbacks that look at the data: probes, drift, diagnostics
+                callback.attach(self.stream, self.output_dir)
         self.module = ContinualModule(net, self.strategy, self.stream.num_tasks,
                                       build(cfg.model.optimizer, "model.optimizer"), self.explanation,
                                       reset_optimizer=cfg.schedule.get("reset_optimizer", True))
@@ -68,7 +70,7 @@ class ContinualRun:
         ckpt = cfg.get("checkpoint") or {}
         self.checkpoint = RunCheckpoint(self.output_dir / "checkpoints", cfg, ckpt.get("every_epoch", True),
                                         ckpt.get("keep_every_task", False))
-        callbacks = [self.results, *build_group(cfg, "callbacks"), *probes, self.checkpoint]
+        callbacks = [self.results, *extra_callbacks, *probes, self.checkpoint]
         self.loggers = build_group(cfg, "logger")
         trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
         trainer_kwargs.setdefault("enable_model_summary", False)

@@ -14,6 +14,7 @@ import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from retentive.callbacks.continual import ContinualCallback  # noqa: E402
+from retentive.data.stream import TaskStream  # noqa: E402
 from retentive.data.task_dataset import TaskDataset  # noqa: E402
 from retentive.probes.attribution import AttributionProbe, make_probe  # noqa: E402
 
@@ -39,9 +40,9 @@ class AttributionProbes(ContinualCallback):
         self.test_sets: list[TaskDataset] = []
         self.needs = tuple({need for probe in self.probes for need in probe.needs})
 
-    def attach(self, test_sets: list[TaskDataset], output_dir: str | Path) -> None:
-        """The runner hands over the stream's test sets and the run dir."""
-        self.test_sets = test_sets
+    def attach(self, stream: TaskStream, output_dir: str | Path) -> None:
+        """The runner hands over the task stream and the run dir."""
+        self.test_sets = [stream.test(t) for t in range(stream.num_tasks)]
         self.output_dir = self.output_dir or str(output_dir)
 
     def on_task_end(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
