@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-fast train lint bench clean
+.PHONY: install test test-fast train lint bench docs clean
 
 install:
 	$(PY) -m venv $(VENV)
@@ -27,5 +27,8 @@ bench:
 	$(BIN)/python bench/explanation_cost.py
 	$(BIN)/python bench/checkpoint_cost.py
 
+docs:  # the docs site (mkdocs-material + mkdocstrings), strict: a broken link or reference fails
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache site

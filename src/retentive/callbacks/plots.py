@@ -40,7 +40,7 @@ def plot_accuracy_curves(history: list[dict[str, Any]], task_names: list[str], t
 
 
 def plot_accuracy_matrix(matrix: list[list[float | None]], task_names: list[str], path: Path) -> Path:
-    """Heatmap of R[i][j]: test accuracy on task j (columns) after training task i (rows)."""
+    """Heatmap of `R[i][j]`: test accuracy on task j (columns) after training task i (rows)."""
     values = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
     fig, ax = plt.subplots(figsize=(1.1 * len(task_names) + 2, 0.9 * len(values) + 1.5))
     image = ax.imshow(values, vmin=0, vmax=1, cmap="viridis")

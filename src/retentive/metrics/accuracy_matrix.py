@@ -1,4 +1,4 @@
-"""Accuracy matrix R[i][j] (accuracy on task j after training task i) and the scores built on it."""
+"""Accuracy matrix `R[i][j]` (accuracy on task j after training task i) and the scores built on it."""
 
 from __future__ import annotations
 
