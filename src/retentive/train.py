@@ -9,7 +9,6 @@ import warnings
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from retentive.cli_checks import check_group_overrides
@@ -35,6 +34,8 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips()
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train one continual sequence; returns final ACC (the value Hydra sweepers optimise)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
     from retentive.resume.checkpoint import load_checkpoint
     from retentive.resume.signals import RunInterrupted
     from retentive.runner import run
@@ -79,12 +80,15 @@ def _fail(error: ConfigError) -> None:
 
 def cli() -> None:
     """Check group choices first (one clear line), expand `resume=<run dir>` into that run's
-    overrides, then hand over to Hydra."""
+    overrides, check the composed config against the schema (before torch is imported), then hand
+    over to Hydra."""
+    from retentive.schema.preflight import preflight
     from retentive.storage.run_dir import resume_argv
 
     try:
         check_group_overrides(sys.argv[1:], CONF_DIR)
         sys.argv = [sys.argv[0], *resume_argv(sys.argv[1:])]
+        preflight(sys.argv[1:])
     except ConfigError as error:
         _fail(error)
     main()
