@@ -44,7 +44,7 @@ def test_wandb_logger_runs_offline(tmp_path):
     "overrides, env, expected",
     [
         (["dataset=imagenet"], {}, "dataset: unknown option 'imagenet' (choose one of: "),
-        (["dataset=split_digits", "dataset.scenario=classes"], {}, "dataset.scenario: 'classes' is not possible"),
+        (["dataset=split_digits", "dataset.scenario=classes"], {}, "dataset.scenario: 'classes' must be one of task, domain, class"),
         (["dataset=split_digits", "dataset.scenario=class", "model.heads=multi"], {}, "model.heads: 'multi' needs task ids"),
         (["dataset=split_mnist"], {"DATA_DIR": "/no/such/dir", "RETENTIVE_OFFLINE": "1"}, "set DATA_DIR"),
         (["dataset=split_digits", "loader.batch_size=0"], {}, "loader.batch_size: 0 must be an integer >= 1"),
