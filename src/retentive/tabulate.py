@@ -23,27 +23,42 @@ import yaml
 DEFAULT_METRICS = ("ACC", "BWT", "FWT", "forgetting")
 
 
+def run_dirs(root: Path) -> list[Path]:
+    """Every folder under `root` (itself included) holding a results.json, in path order."""
+    return [results.parent for results in sorted(root.rglob("results.json"))]
+
+
+def read_overrides(run_dir: Path, root: Path) -> dict[str, str]:
+    """The run's `.hydra/overrides.yaml` as key -> value (`run` -> its folder when it has none)."""
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    if not overrides_file.exists():
+        return {"run": str(run_dir.relative_to(root))}
+    overrides: dict[str, str] = {}
+    for item in yaml.safe_load(overrides_file.read_text()) or []:
+        key, _, value = str(item).partition("=")
+        overrides[key.lstrip("+~")] = value
+    return overrides
+
+
+def read_summary(run_dir: Path) -> dict:
+    """The run's results.json; OSError or ValueError (naming the problem) when it is not readable."""
+    summary = json.loads((run_dir / "results.json").read_text())
+    if not isinstance(summary, dict):
+        raise ValueError(f"holds a {type(summary).__name__}, not a results object")
+    return summary
+
+
 def read_runs(root: Path) -> list[tuple[dict[str, str], dict]]:
     """(overrides as key -> value, results.json contents) for every run under `root`."""
     runs = []
-    for results in sorted(root.rglob("results.json")):
-        overrides_file = results.parent / ".hydra" / "overrides.yaml"
-        overrides: dict[str, str] = {}
-        if overrides_file.exists():
-            for item in yaml.safe_load(overrides_file.read_text()) or []:
-                key, _, value = str(item).partition("=")
-                overrides[key.lstrip("+~")] = value
-        else:
-            overrides["run"] = str(results.parent.relative_to(root))
+    for run_dir in run_dirs(root):
         try:
-            summary = json.loads(results.read_text())
-            if not isinstance(summary, dict):
-                raise ValueError(f"holds a {type(summary).__name__}, not a results object")
+            summary = read_summary(run_dir)
         except (OSError, ValueError) as error:  # empty, truncated or foreign file: say which, keep going
-            print(f"warning: skipped {results}: unreadable ({str(error).splitlines()[0] or 'empty'})",
-                  file=sys.stderr)
+            print(f"warning: skipped {run_dir / 'results.json'}: unreadable "
+                  f"({str(error).splitlines()[0] or 'empty'})", file=sys.stderr)
             continue
-        runs.append((overrides, summary))
+        runs.append((read_overrides(run_dir, root), summary))
     return runs
 
 

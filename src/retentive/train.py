@@ -36,6 +36,7 @@ def main(cfg: DictConfig) -> float | None:
     """Train one continual sequence; returns final ACC (the value Hydra sweepers optimise)."""
     from lightning.pytorch.utilities import rank_zero_only
 
+    from retentive.report import report_after_run
     from retentive.resume.checkpoint import load_checkpoint
     from retentive.resume.signals import RunInterrupted
     from retentive.runner import run
@@ -48,7 +49,11 @@ def main(cfg: DictConfig) -> float | None:
             resume_state = load_checkpoint(resume_checkpoint(cfg.resume))
         elif os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children join the run rank 0 started
             check_fresh(output_dir)
-        summary = run(cfg, output_dir, resume_state)
+        try:
+            summary = run(cfg, output_dir, resume_state)
+        finally:  # report.html for every run that wrote results: complete, failed or interrupted
+            if rank_zero_only.rank == 0:
+                report_after_run(output_dir)
     except ConfigError as error:
         _fail(error)
     except RunInterrupted as stop:
@@ -59,7 +64,8 @@ def main(cfg: DictConfig) -> float | None:
     if rank_zero_only.rank != 0:
         return summary.get("ACC")
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
-    print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png")
+    print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png"
+          f"  report: {output_dir}/report.html")
     return summary.get("ACC")
 
 
