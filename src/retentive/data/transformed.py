@@ -1,4 +1,4 @@
-"""Streams where every task is the whole of MNIST under a task-specific input transform."""
+"""Streams where every task is the whole of MNIST (or Fashion-MNIST) under a task-specific input transform."""
 
 from __future__ import annotations
 
@@ -6,20 +6,26 @@ import torch
 from torch import Tensor
 from torchvision.transforms.functional import rotate
 
-from retentive.data.sources import ImageSplit, load_mnist
+from retentive.data.sources import ImageSplit, load_torchvision, source_info
 from retentive.data.stream import RawTask, TaskStream
 from retentive.errors import ConfigError
 
 
 class TransformedMNIST(TaskStream):
-    """Base: `num_tasks` copies of MNIST, task t seen through `transform(t, images)`."""
+    """Base: `num_tasks` copies of MNIST, task t seen through `transform(t, images)`.
 
-    def __init__(self, num_tasks: int = 10, data_dir: str | None = None, pad: int = 0, **kwargs) -> None:
+    `source` picks the images (`mnist`, `fashion_mnist`: any source in `sources.SOURCES`).
+    """
+
+    def __init__(self, num_tasks: int = 10, data_dir: str | None = None, pad: int = 0, source: str = "mnist",
+                 **kwargs) -> None:
         if num_tasks < 1:
             raise ConfigError("dataset.num_tasks", f"{num_tasks} must be >= 1")
         if pad < 0:
             raise ConfigError("dataset.pad", f"{pad} must be >= 0", "use 0 (28x28) or 2 (32x32, as van de Ven 2019)")
         self._num_tasks = num_tasks
+        self.source = source
+        self.num_classes = source_info(source).num_classes
         self.data_dir = data_dir
         self.pad = pad
         super().__init__(**kwargs)
@@ -35,13 +41,14 @@ class TransformedMNIST(TaskStream):
         return str(task)
 
     def build_tasks(self) -> list[RawTask]:
-        train, test = load_mnist(self.data_dir, True), load_mnist(self.data_dir, False)
+        train = load_torchvision(self.source, self.data_dir, True)
+        test = load_torchvision(self.source, self.data_dir, False)
         return [
             RawTask(
                 name=self.task_name(t),
                 train=ImageSplit(self.transform(t, self._padded(train.images)), train.labels),
                 test=ImageSplit(self.transform(t, self._padded(test.images)), test.labels),
-                classes=tuple(range(10)),
+                classes=tuple(range(self.num_classes)),
             )
             for t in range(self._num_tasks)
         ]
@@ -89,3 +96,17 @@ class RotatedMNIST(TransformedMNIST):
 
     def task_name(self, task: int) -> str:
         return f"rot{self.angle(task):g}"
+
+
+class PermutedFashionMNIST(PermutedMNIST):
+    """Permuted Fashion-MNIST: PermutedMNIST's tasks (same permutations for the same seed) on Fashion-MNIST."""
+
+    def __init__(self, source: str = "fashion_mnist", **kwargs) -> None:
+        super().__init__(source=source, **kwargs)
+
+
+class RotatedFashionMNIST(RotatedMNIST):
+    """Rotated Fashion-MNIST: RotatedMNIST's angles on Fashion-MNIST."""
+
+    def __init__(self, source: str = "fashion_mnist", **kwargs) -> None:
+        super().__init__(source=source, **kwargs)
