@@ -1,5 +1,5 @@
-"""Sending figures and tables to whichever Lightning loggers a run has (TensorBoard, W&B)."""
+"""Sending figures, tables and embeddings to whichever Lightning loggers a run has (TensorBoard, W&B)."""
 
-from retentive.loggers.media import log_image, log_table
+from retentive.loggers.media import log_embedding, log_image, log_table
 
-__all__ = ["log_image", "log_table"]
+__all__ = ["log_embedding", "log_image", "log_table"]

@@ -11,7 +11,8 @@ from retentive.errors import ConfigError
 RUN_FILES = ("results.json", "metrics.csv", "checkpoints/last.pt")
 
 #: top-level keys a resumed run may change: where and how it reports and runs, not what it computes
-RESUME_MAY_CHANGE = ("resume", "logger", "callbacks", "probes", "paths", "trainer", "name", "hydra", "checkpoint")
+RESUME_MAY_CHANGE = ("resume", "logger", "callbacks", "probes", "drift", "paths", "trainer", "name", "tags", "hydra",
+                     "checkpoint")
 
 
 def check_fresh(output_dir: str | Path) -> None:
