@@ -52,6 +52,10 @@ class ContinualModule(L.LightningModule):
             {split: nn.ModuleList(MulticlassAccuracy(num_outputs, average="micro") for _ in range(num_tasks))
              for split in ("val", "test")}
         )
+        # evaluation.task_masked: each task's output units on a single head; test accuracy with the other
+        # tasks' units at -inf (mammoth's Task-IL for a Class-IL net), from the same test pass
+        self.task_units: list[list[int]] | None = None
+        self.eval_acc_masked = nn.ModuleList(MulticlassAccuracy(num_outputs, average="micro") for _ in range(num_tasks))
         self.eval_loss = nn.ModuleDict(
             {split: nn.ModuleList(MeanMetric() for _ in range(num_tasks)) for split in ("val", "test")}
         )
@@ -139,6 +143,8 @@ class ContinualModule(L.LightningModule):
             y = batch.y
             self.eval_loss[split][dataloader_idx].update(F.cross_entropy(logits, y, reduction="sum") / len(y), len(y))
             self.eval_acc[split][dataloader_idx].update(logits, y)
+            if split == "test" and self.task_units is not None:
+                self.eval_acc_masked[dataloader_idx].update(mask_other_tasks(logits, self.task_units[dataloader_idx]), y)
         self.log(f"{split}/acc/task{dataloader_idx}", self.eval_acc[split][dataloader_idx],
                  on_epoch=True, add_dataloader_idx=False)
         self.log(f"{split}/loss/task{dataloader_idx}", self.eval_loss[split][dataloader_idx],
@@ -150,6 +156,16 @@ class ContinualModule(L.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate("test", batch, dataloader_idx)
 
+    def task_masked_accuracies(self) -> list[float] | None:
+        """Per-task test accuracy with other tasks' units masked, from the last test pass (then reset);
+        None unless `task_units` is set."""
+        if self.task_units is None:
+            return None
+        accuracies = [float(metric.compute()) for metric in self.eval_acc_masked]
+        for metric in self.eval_acc_masked:
+            metric.reset()
+        return accuracies
+
     def task_metrics(self, split: str) -> dict[str, list[float]]:
         """Accuracy and loss per task from the last evaluation pass (read from logged metrics)."""
         metrics = self.trainer.callback_metrics
@@ -157,3 +173,10 @@ class ContinualModule(L.LightningModule):
             kind: [float(metrics[f"{split}/{kind}/task{j}"]) for j in range(self.num_tasks)]
             for kind in ("acc", "loss")
         }
+
+
+def mask_other_tasks(logits: Tensor, units: list[int]) -> Tensor:
+    """`logits` with every output unit outside `units` set to -inf (mammoth's `mask_classes`)."""
+    keep = torch.zeros(logits.shape[1], dtype=torch.bool, device=logits.device)
+    keep[units] = True
+    return logits.masked_fill(~keep, float("-inf"))

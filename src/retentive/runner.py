@@ -62,6 +62,8 @@ class ContinualRun:
         self.module = ContinualModule(net, self.strategy, self.stream.num_tasks,
                                       build(cfg.model.optimizer, "model.optimizer"), self.explanation,
                                       reset_optimizer=cfg.schedule.get("reset_optimizer", True))
+        if cfg.evaluation.get("task_masked", False):  # a second accuracy matrix, other tasks' units at -inf
+            self.module.task_units = self.stream.task_output_units
         self.results = ContinualResults(self.output_dir, self.stream.num_tasks, self.stream.task_names, {
             "name": cfg.get("name"), "seed": cfg.seed, "scenario": self.stream.scenario,
             "dataset": type(self.stream).__name__, "strategy": type(self.strategy).__name__,

@@ -47,6 +47,7 @@ class ContinualResults(ContinualCallback):
         self.strategy_memory_bytes = 0  # buffers, teachers, importances kept besides the net
         self._eval_start = 0.0
         self.sections: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.masked_matrix: AccuracyMatrix | None = None  # evaluation.task_masked (Task-IL by masking)
 
     def add_section(self, name: str, provider: Callable[[], dict[str, Any]]) -> None:
         """Other callbacks (explanation drift, warnings) add their part of results.json: `provider()`
@@ -80,6 +81,23 @@ class ContinualResults(ContinualCallback):
     def on_test_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         accuracies = self._record(trainer, module, "test")
         self.matrix.update(module.current_task, torch.tensor(accuracies))
+        masked = module.task_masked_accuracies() if hasattr(module, "task_masked_accuracies") else None
+        if masked is not None:
+            self._masked().update(module.current_task, torch.tensor(masked))
+
+    def _masked(self) -> AccuracyMatrix:
+        """The task-masked matrix, made (and its results.json section added) on first use."""
+        if self.masked_matrix is None:
+            self.masked_matrix = AccuracyMatrix(self.num_tasks)
+            self.add_section("task_masked", self._masked_section)
+        return self.masked_matrix
+
+    def _masked_section(self) -> dict[str, Any]:
+        """`accuracy_matrix_task_masked`, `ACC_task_masked`, `BWT_task_masked`, ... beside the Class-IL ones."""
+        lists = self.masked_matrix.as_lists()
+        return {**{f"{k}_task_masked": v for k, v in self.masked_matrix.compute().items()},
+                "accuracy_matrix_task_masked": lists["accuracy_matrix"],
+                "random_init_accuracy_task_masked": lists["random_init_accuracy"]}
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -135,10 +153,13 @@ class ContinualResults(ContinualCallback):
 
     # -- resume ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"matrix": self.matrix.matrix.cpu(), "reference": self.matrix.reference.cpu(),
-                "history": self.history, "task_end_steps": self.task_end_steps,
-                "eval_seconds": self.eval_seconds, "strategy_memory_bytes": self.strategy_memory_bytes,
-                "seconds": self.seconds_before + time.time() - self.started}
+        state = {"matrix": self.matrix.matrix.cpu(), "reference": self.matrix.reference.cpu(),
+                 "history": self.history, "task_end_steps": self.task_end_steps,
+                 "eval_seconds": self.eval_seconds, "strategy_memory_bytes": self.strategy_memory_bytes,
+                 "seconds": self.seconds_before + time.time() - self.started}
+        if self.masked_matrix is not None:
+            state["masked"] = {"matrix": self.masked_matrix.matrix.cpu(), "reference": self.masked_matrix.reference.cpu()}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.matrix.matrix = state["matrix"].to(self.matrix.matrix.device)
@@ -148,3 +169,7 @@ class ContinualResults(ContinualCallback):
         self.eval_seconds = state["eval_seconds"]
         self.strategy_memory_bytes = state.get("strategy_memory_bytes", 0)
         self.seconds_before, self.started = state["seconds"], time.time()
+        if "masked" in state:
+            masked = self._masked()
+            masked.matrix = state["masked"]["matrix"].to(masked.matrix.device)
+            masked.reference = state["masked"]["reference"].to(masked.reference.device)

@@ -99,6 +99,16 @@ class TaskStream(ABC):
             return [max(sizes)]
         return [sum(sizes)]
 
+    @property
+    def task_output_units(self) -> list[list[int]]:
+        """The output units each task's labels use: Class-IL its block of the one head (labels are
+        offset per task); Task-/Domain-IL every unit of its head (masking changes nothing there)."""
+        width = max(self.head_sizes)
+        if self.scenario != "class":
+            return [list(range(width)) for _ in self._raw]
+        return [list(range(offset, offset + len(raw.classes))) for offset, raw in zip(self._offsets, self._raw,
+                                                                                     strict=True)]
+
     def _class_offsets(self) -> list[int]:
         offsets, total = [], 0
         for raw in self._raw:
@@ -132,6 +142,15 @@ class TaskStream(ABC):
         )
 
     def _split_task(self, task: int, raw: RawTask) -> tuple[TaskDataset, TaskDataset, TaskDataset]:
+        train_idx, val_idx, test_idx = self._split_indices(task, raw)
+        return (
+            self._dataset(task, raw.train, raw.masks_train, train_idx),
+            self._dataset(task, raw.train, raw.masks_train, val_idx),
+            self._dataset(task, raw.test, raw.masks_test, test_idx),
+        )
+
+    def _split_indices(self, task: int, raw: RawTask) -> tuple[Tensor, Tensor, Tensor]:
+        """(train, val, test) indices into `raw.train` / `raw.train` / `raw.test` (seeded per task)."""
         generator = torch.Generator().manual_seed(self.seed * 1000 + task)
         order = torch.randperm(len(raw.train), generator=generator)
         n_val = int(round(len(order) * self.val_fraction))
@@ -142,11 +161,7 @@ class TaskStream(ABC):
         test_idx = torch.arange(len(raw.test))
         if self.test_samples_per_task is not None:
             test_idx = torch.randperm(len(raw.test), generator=generator)[: self.test_samples_per_task]
-        return (
-            self._dataset(task, raw.train, raw.masks_train, train_idx),
-            self._dataset(task, raw.train, raw.masks_train, val_idx),
-            self._dataset(task, raw.test, raw.masks_test, test_idx),
-        )
+        return train_idx, val_idx, test_idx
 
     def describe(self) -> str:
         sizes = ", ".join(f"{name}: {len(self.train(t))}/{len(self.val(t))}/{len(self.test(t))}"

@@ -31,7 +31,9 @@ class AGEM(Strategy):
     tasks keeps a uniform sample of everything finished, so each task holds a share proportional
     to its size (equal for Split MNIST) without knowing the number of tasks;
     `buffer_mode=class_balanced` keeps classes equal instead (closer to the paper's per-class ring
-    buffers). Task 0 trains as plain fine-tuning (empty memory).
+    buffers). Task 0 trains as plain fine-tuning (empty memory). `task_end_samples=n` instead stores
+    n random samples of each finished task (mammoth's seq-mnist protocol: buffer_size // n_tasks,
+    the first batch of a shuffled loader), leaving older tasks' samples in place while there is room.
 
     g_ref is `torch.autograd.grad` of the mean cross-entropy on `memory_batch_size` memory samples
     (256, the authors' `EPS_MEM_BATCH_SIZE`), at the current parameters; the step's `.grad` are
@@ -41,12 +43,17 @@ class AGEM(Strategy):
     """
 
     def __init__(self, buffer_size: int = 200, memory_batch_size: int = 256, buffer_mode: str = "reservoir",
-                 seed: int = 0) -> None:
+                 seed: int = 0, task_end_samples: int | None = None) -> None:
+        if task_end_samples is not None and (isinstance(task_end_samples, bool) or not isinstance(
+                task_end_samples, int) or not 1 <= task_end_samples <= buffer_size):
+            raise ConfigError("strategy.task_end_samples", f"must be null or an integer in 1..buffer_size "
+                              f"({buffer_size}), got {task_end_samples!r}", "buffer_size // number of tasks (mammoth)")
         if isinstance(memory_batch_size, bool) or not isinstance(memory_batch_size, int) or memory_batch_size < 1:
             raise ConfigError("strategy.memory_batch_size", f"must be an integer >= 1, got {memory_batch_size!r}",
                               "256 as in Chaudhry et al. 2019")
         self.buffer = ReservoirBuffer(buffer_size, seed, buffer_mode)
         self.memory_batch_size = memory_batch_size
+        self.task_end_samples = task_end_samples
         self.steps = 0  # steps with a non-empty memory
         self.projections = 0  # of which the gradient was projected (g·g_ref < 0)
 
@@ -70,6 +77,11 @@ class AGEM(Strategy):
         self.projections += project(params, reference)
 
     def on_task_end(self, net: nn.Module, task_id: int, batches: Iterable[Batch]) -> None:
+        if self.task_end_samples is not None:  # n random samples of this task (same draw on every process)
+            task = Batch.cat([Batch.of(batch) for batch in batches])
+            rows = torch.randperm(len(task), generator=self.buffer.generator)[: self.task_end_samples]
+            self.buffer.add(task.select(rows))
+            return
         for batch in batches:  # every process the whole loader (not local_batches): identical memories
             self.buffer.add(Batch.of(batch))
 
