@@ -13,42 +13,58 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from retentive.errors import ConfigError
 
 USAGE = "python -m retentive.evaluate ckpt_path=<run>/checkpoints/last.pt [split=test|val] [batch_size=1024]"
 
 
-@torch.no_grad()
-def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", batch_size: int = 1024) -> dict[str, Any]:
-    """Accuracy and loss of the checkpoint's network on every task's `split`."""
-    from retentive.data.loaders import plain_loader
-    from retentive.resume.checkpoint import load_checkpoint
+def rebuild(state: dict[str, Any]) -> tuple[DictConfig, Any, Any, Any]:
+    """(config, stream, net, strategy) of a loaded checkpoint: the stored config rebuilds the stream
+    and the net, the net gets the checkpoint's weights (eval mode), the strategy its state (some
+    classify with it, e.g. iCaRL's class means). Shared with `retentive.surgery`."""
     from retentive.runner import build_network
     from retentive.validation import build
 
-    if split not in ("test", "val"):
-        raise ConfigError("split", f"'{split}' is not a split", "choose test or val")
-    state = load_checkpoint(ckpt_path)
     cfg = OmegaConf.create(state["config"])
     stream = build(cfg.dataset, "dataset")
     net = build_network(cfg, stream)
     net.load_state_dict(state["net"])
     net.eval()
-    strategy = build(cfg.strategy, "strategy")  # some classify with their state (iCaRL's class means)
+    strategy = build(cfg.strategy, "strategy")
     strategy.setup(net)
     strategy.load_state_dict(state["strategy"])
+    return cfg, stream, net, strategy
+
+
+@torch.no_grad()
+def score(strategy: Any, net: torch.nn.Module, dataset: Any, batch_size: int = 1024) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of `net` on `dataset`, classifying by `strategy.eval_logits`."""
+    from retentive.data.loaders import plain_loader
+
+    correct, total, summed = 0, 0, 0.0
+    for batch in plain_loader(dataset, batch_size):
+        logits = strategy.eval_logits(net, batch)
+        correct += int((logits.argmax(1) == batch.y).sum())
+        summed += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
+        total += len(batch)
+    return correct / max(total, 1), summed / max(total, 1)
+
+
+def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", batch_size: int = 1024) -> dict[str, Any]:
+    """Accuracy and loss of the checkpoint's network on every task's `split`."""
+    from retentive.resume.checkpoint import load_checkpoint
+
+    if split not in ("test", "val"):
+        raise ConfigError("split", f"'{split}' is not a split", "choose test or val")
+    state = load_checkpoint(ckpt_path)
+    _, stream, net, strategy = rebuild(state)
     accuracy, loss = [], []
     for task in range(stream.num_tasks):
-        correct, total, summed = 0, 0, 0.0
-        for batch in plain_loader(getattr(stream, split)(task), batch_size):
-            logits = strategy.eval_logits(net, batch)
-            correct += int((logits.argmax(1) == batch.y).sum())
-            summed += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
-            total += len(batch)
-        accuracy.append(correct / max(total, 1))
-        loss.append(summed / max(total, 1))
+        task_accuracy, task_loss = score(strategy, net, getattr(stream, split)(task), batch_size)
+        accuracy.append(task_accuracy)
+        loss.append(task_loss)
     position = state["position"]
     return {"checkpoint": str(ckpt_path), "split": split, "position": position, "task_names": stream.task_names,
             "accuracy": accuracy, "loss": loss,
