@@ -77,8 +77,12 @@ def check_compatible(stream: TaskStream, net: ContinualNet, strategy: Any, expla
             continue
         missing = [need for need in getattr(obj, "needs", ()) if need not in capabilities]
         if missing:
-            raise ConfigError(owner, f"{type(obj).__name__} needs a model with {', '.join(missing)}",
+            name = getattr(obj, "config_label", type(obj).__name__)  # e.g. which probe needs it
+            raise ConfigError(owner, f"{name} needs a model with {', '.join(missing)}",
                               "use model=cnn" if "conv" in missing else "pick another model")
+    for probe in probes:
+        if hasattr(probe, "check_model"):
+            probe.check_model(net)  # e.g. a GradCAM layer that must exist
     if explanation is not None and hasattr(explanation, "check"):
         explanation.check(net)  # e.g. CDEP: every layer decomposable; CAM loss: a conv layer
     if explanation is not None and getattr(explanation, "needs_mask", False) and not stream.has_masks:
