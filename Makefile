@@ -15,8 +15,8 @@ test:
 test-fast:
 	$(BIN)/python -m pytest -m "not slow"
 
-train:  # the default experiment, evaluated 4 times per epoch for smooth curves
-	$(BIN)/python -m retentive.train trainer.val_check_interval=0.25
+train:  # the default experiment with every view (probes, drift, diagnostics); extra overrides: make train ARGS="..."
+	$(BIN)/python -m retentive.train trainer.val_check_interval=0.25 probes=default drift=default callbacks=diagnostics $(ARGS)
 
 lint:
 	$(BIN)/ruff check src tests bench
