@@ -76,18 +76,26 @@ class SplitImages(SplitStream):
     """A split stream over a torchvision source (`sources.SOURCES`: mnist, fashion_mnist, cifar10, cifar100).
 
     `mean`/`std` may be per channel (lists); images are scaled to [0, 1] before normalising.
+    `pad` adds a zero border of that many pixels (2: MNIST 28x28 -> 32x32, as Hsu et al. 2018).
     """
 
     def __init__(self, source: str = "mnist", data_dir: str | None = None, mean: float | Sequence[float] = 0.0,
-                 std: float | Sequence[float] = 1.0, **kwargs) -> None:
+                 std: float | Sequence[float] = 1.0, pad: int = 0, **kwargs) -> None:
+        if pad < 0:
+            raise ConfigError("dataset.pad", f"{pad} must be >= 0", "use 0 (28x28) or 2 (32x32, as Hsu et al. 2018)")
+        self.pad = pad
         self.source = source
         self.num_classes = source_info(source).num_classes
         self.data_dir = data_dir
         super().__init__(mean=channel_stat(mean), std=channel_stat(std), **kwargs)
 
     def sources(self) -> tuple[ImageSplit, ImageSplit]:
-        return (load_torchvision(self.source, self.data_dir, train=True),
-                load_torchvision(self.source, self.data_dir, train=False))
+        splits = (load_torchvision(self.source, self.data_dir, train=True),
+                  load_torchvision(self.source, self.data_dir, train=False))
+        if not self.pad:
+            return splits
+        return tuple(ImageSplit(torch.nn.functional.pad(s.images, (self.pad,) * 4), s.labels)  # type: ignore[return-value]
+                     for s in splits)
 
 
 class SplitMNIST(SplitImages):

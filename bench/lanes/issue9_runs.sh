@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue 9, items 1 and 3: the authors' own protocols, one run at a time.
+#   cdep2020:  CDEP authors' DecoyMNIST / ColorMNIST protocol (unpadded net, full 54k train split, early
+#              stopping on the held-out loss), vanilla and CDEP, seeds 0-2; then the questionable-choice
+#              variants (DecoyMNIST: test the best-validation weights; ColorMNIST: validation coloured like train).
+#   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
+#   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
+# Runs go to $ROOT/<family>/<method>/seed<k>/ (logger=none). A run whose results.json says "complete" is
+# skipped; one with a checkpoint is resumed (python -m retentive.train resume=<dir>); anything else is
+# started afresh. After each family the rows of docs/reproductions.csv are collected
+# (python -m retentive.reproductions collect) and docs/reproductions.md re-rendered.
+# Usage: bash bench/lanes/issue9_runs.sh [cdep2020|camloss|hsu2018|cdep2020_sweep ...]
+#        (default: cdep2020 camloss hsu2018, in that order; cdep2020_sweep: seed-0 weight sweep, not collected)
+# EXTRA="dataset.train_samples_per_task=200" adds overrides to fresh runs (smoke tests: give another ROOT, and
+# CSV/DOC copies so docs/ is left alone).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DATA_DIR=${DATA_DIR:-/work/shared/data} WANDB_MODE=offline
+PY=${PY:-.venv/bin/python}
+ROOT=${ROOT:-/work/main/outputs/repro}
+SEEDS=${SEEDS:-"0 1 2"}
+read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
+CSV=${CSV:-docs/reproductions.csv} DOC=${DOC:-docs/reproductions.md}  # another pair for smoke tests
+REPRO=("$PY" -m retentive.reproductions --csv "$CSV" --doc "$DOC")
+FAILED=()
+
+status_of() {  # the run's results.json status, or "none"
+  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status","none"))' "$1/results.json" 2>/dev/null \
+    || echo none
+}
+
+run_one() {  # run_one <run dir> <seed> <overrides...>
+  local dir=$1 seed=$2 status; shift 2
+  status=$(status_of "$dir")
+  if [[ $status == complete ]]; then
+    echo "skip   $dir (complete)"; return 0
+  fi
+  if [[ -f $dir/checkpoints/last.pt ]]; then
+    echo "resume $dir ($status)"
+    "$PY" -m retentive.train "resume=$dir" && return 0
+  else
+    echo "start  $dir"
+    rm -rf "$dir"
+    "$PY" -m retentive.train "$@" "seed=$seed" logger=none "${EXTRA_ARGS[@]}" "hydra.run.dir=$dir" && return 0
+  fi
+  echo "FAILED $dir" >&2; FAILED+=("$dir"); return 1
+}
+
+collect() {  # collect <table> <method> <config> <metrics...> -- <run dirs...>  (labels: the CSV's "not run" rows)
+  local table=$1 method=$2 config=$3; shift 3
+  local metrics=(); while [[ $1 != -- ]]; do metrics+=("$1"); shift; done; shift
+  local done_dirs=(); for d in "$@"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
+  if (( ${#done_dirs[@]} == 0 )); then echo "no complete runs for $table / $method"; return 0; fi
+  "${REPRO[@]}" collect "${done_dirs[@]}" --table "$table" --method "$method" \
+    --config "$config" --paper "$PAPER" --metric "${metrics[@]}" --no-render || FAILED+=("collect $table/$method")
+}
+
+family_runs() {  # family_runs <family> <name> <overrides...> -> sets DIRS
+  local family=$1 name=$2; shift 2; DIRS=()
+  for seed in $SEEDS; do
+    local dir=$ROOT/$family/$name/seed$seed
+    run_one "$dir" "$seed" "$@"; DIRS+=("$dir")
+  done
+}
+
+cdep2020() {
+  PAPER="Rieger et al. 2020 (CDEP)"
+  local spec name experiment extra
+  # name | experiment | extra override (- for none); the last two are the other side of the authors' questionable choices
+  for spec in \
+    "decoy_vanilla|cdep2020_decoy_vanilla|-" \
+    "decoy_cdep|cdep2020_decoy_cdep|-" \
+    "color_vanilla|cdep2020_color_vanilla|-" \
+    "color_cdep|cdep2020_color_cdep|-" \
+    "decoy_cdep_restore|cdep2020_decoy_cdep|callbacks.early_stopping.restore_best=true" \
+    "color_cdep_valtrain|cdep2020_color_cdep|dataset.val_colours=train"; do
+    IFS='|' read -r name experiment extra <<< "$spec"
+    local args=("experiment=$experiment"); [[ $extra != - ]] && args+=("$extra")
+    family_runs cdep2020 "$name" "${args[@]}"
+    local method=${name#*_}
+    collect cdep2020-protocol "$method" "${args[*]}" ACC -- "${DIRS[@]}"
+  done
+  "${REPRO[@]}" render
+}
+
+camloss() {
+  PAPER="ours"
+  family_runs camloss_spatial vanilla experiment=camloss_spatial_vanilla
+  collect camloss-spatial vanilla experiment=camloss_spatial_vanilla ACC -- "${DIRS[@]}"
+  family_runs camloss_spatial camloss experiment=camloss_spatial_camloss
+  collect camloss-spatial camloss experiment=camloss_spatial_camloss ACC -- "${DIRS[@]}"
+  "${REPRO[@]}" render
+}
+
+cdep2020_sweep() {  # not in the default list: DecoyMNIST CDEP weight sweep (their grid), seed 0 only, no CSV rows
+  local weight
+  for weight in 10 100 1000 10000; do
+    run_one "$ROOT/cdep2020_sweep/decoy_cdep_w$weight/seed0" 0 experiment=cdep2020_decoy_cdep "explanation.weight=$weight"
+  done
+}
+
+hsu2018() {
+  PAPER="Hsu et al. 2018"
+  local method scenario
+  for scenario in task domain class; do
+    for method in adam sgd adagrad l2 naive_rehearsal naive_rehearsal_c ewc online_ewc si mas lwf; do
+      family_runs hsu2018 "${method}_$scenario" "experiment=hsu2018_split_${scenario}_$method"
+      collect hsu2018-split-mnist "$method" "experiment=hsu2018_split_${scenario}_$method" ACC -- "${DIRS[@]}"
+    done
+  done
+  "${REPRO[@]}" render
+}
+
+for family in "${@:-cdep2020 camloss hsu2018}"; do
+  for f in $family; do "$f"; done
+done
+"${REPRO[@]}" check || FAILED+=("reproductions check")
+if (( ${#FAILED[@]} )); then printf 'failed: %s\n' "${FAILED[@]}" >&2; exit 1; fi

@@ -1,0 +1,156 @@
+"""Authors' protocols (issue 9): CDEP's net and data options, early stopping with restore, Hsu 2018 configs."""
+
+from __future__ import annotations
+
+import glob
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from retentive.config import compose_config
+from retentive.data.color_mnist import ColorMNIST
+from retentive.data.spurious import class_palette
+from retentive.explanations.cdep import CDEP
+from retentive.models.cnn import cnn_backbone
+from retentive.models.continual_net import build_net
+from retentive.runner import ContinualRun, build_network
+from retentive.schema import check_config
+from retentive.validation import build
+from tests.conftest import needs_mnist
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+NEW_EXPERIMENTS = sorted(Path(p).stem for pattern in ("cdep2020_*", "camloss_spatial_*", "hsu2018_*")
+                         for p in glob.glob(str(CONF / f"{pattern}.yaml")))
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize(("experiment", "channels", "hidden", "expected"), [
+    # conv1 (20*C*25+20) + conv2 (50*20*25+50) + fc1 (800*h+h) + fc2 (h*10+10)
+    ("cdep2020_decoy_cdep", 1, 256, 520 + 25050 + 205056 + 2570),
+    ("cdep2020_color_cdep", 3, 500, 1520 + 25050 + 400500 + 5010),
+])
+def test_cdep_net_matches_the_authors_definition(tmp_path, experiment, channels, hidden, expected) -> None:
+    cfg = compose_config([f"experiment={experiment}"], tmp_path)
+    net = build_net(build(cfg.model.backbone, "model.backbone"), (channels, 28, 28), [10], False)
+    convs = [m for m in net.backbone if isinstance(m, torch.nn.Conv2d)]
+    assert [c.padding for c in convs] == [(0, 0), (0, 0)]
+    assert net.backbone[-2].in_features == 800 and net.backbone[-2].out_features == hidden
+    assert n_params(net) == expected
+    assert net(torch.zeros(7, channels, 28, 28)).shape == (7, 10)
+
+
+def test_unpadded_net_on_too_small_input_is_a_config_error() -> None:
+    with pytest.raises(Exception, match="too small"):
+        cnn_backbone((1, 8, 8), padding=0)
+
+
+def test_cdep_sum_over_blobs_is_blob_count_times_the_mean() -> None:
+    torch.manual_seed(0)
+    net = build_net(partial(cnn_backbone, channels=(4,), kernel_size=3, hidden=8), (1, 12, 12), [5], False)
+    x, mask = torch.randn(6, 1, 12, 12), (torch.rand(6, 1, 12, 12) > 0.5).float()
+    y, t = torch.zeros(6, dtype=torch.long), torch.zeros(6, dtype=torch.long)
+    torch.manual_seed(1)
+    mean = CDEP(pixel_blobs=4, reuse_forward=False)(net, x, y, mask, t)
+    torch.manual_seed(1)
+    summed = CDEP(pixel_blobs=4, reuse_forward=False, reduction="sum_blobs")(net, x, y, mask, t)
+    assert summed.item() == pytest.approx(4 * mean.item(), rel=1e-5)
+    with pytest.raises(Exception, match="reduction"):
+        CDEP(reduction="max")
+
+
+@needs_mnist
+def test_color_mnist_standardisation_and_test_coloured_validation() -> None:
+    import os
+
+    data_dir = os.environ["DATA_DIR"]
+    plain = ColorMNIST(data_dir=data_dir, train_samples_per_task=2000, test_samples_per_task=200)
+    authors = ColorMNIST(data_dir=data_dir, train_samples_per_task=2000, test_samples_per_task=200,
+                         standardize=True, val_colours="test")
+    x = authors.train(0).batch().x  # standardised with the train split's own per-channel stats
+    assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-3
+    assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
+    assert authors.test(0).batch().x.mean(dim=(0, 2, 3)).abs().max() < 0.5  # same stats reach the test split
+    assert torch.equal(plain.train(0).images, authors.train(0).images)  # train untouched by the val option
+
+    palette = class_palette(10).float()
+    palette = palette / palette.norm(dim=1, keepdim=True)
+
+    def colour_index(images: torch.Tensor) -> torch.Tensor:
+        sums = images.float().sum(dim=(2, 3))
+        return (sums / sums.norm(dim=1, keepdim=True) @ palette.T).argmax(dim=1)
+
+    y = plain.val(0).labels
+    assert torch.equal(authors.val(0).labels, y)
+    assert torch.equal(colour_index(plain.val(0).images), y)  # default: coloured like train
+    assert torch.equal(colour_index(authors.val(0).images), 9 - y)  # authors: coloured like test
+    assert torch.equal(authors.val(0).masks, plain.val(0).masks)
+
+
+class Snapshots(L.Callback):
+    """The net's weights after every validation pass (after the early-stopping callback saw it)."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_validation_end(self, trainer, module) -> None:
+        if not trainer.sanity_checking:
+            self.states.append({k: v.clone() for k, v in module.net.state_dict().items()})
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_early_stopping_restores_the_best_validation_weights(tmp_path, restore_best) -> None:
+    cfg = compose_config([
+        "dataset=split_digits", "dataset.class_groups=[[0,1,2,3,4,5,6,7,8,9]]", "dataset.train_samples_per_task=40",
+        "dataset.val_fraction=0.5", "model=mlp", "model.optimizer.lr=0.01", "schedule.epochs_per_task=30",
+        "evaluation.max_samples_per_task=null", "callbacks=early_stopping", "callbacks.early_stopping.patience=1",
+        f"callbacks.early_stopping.restore_best={restore_best}", "logger=none", "loader.batch_size=10",
+    ], tmp_path)
+    run = ContinualRun(cfg, tmp_path)
+    snapshots = Snapshots()
+    run.trainer.callbacks.append(snapshots)
+    stopper = next(c for c in run.trainer.callbacks if type(c).__name__ == "EarlyStoppingRestore")
+    run.fit()
+    losses = [loss for _, loss in stopper.history]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert stopper.stopped and len(losses) < 30  # the val loss rose: training ended early
+    assert len(losses) == best + 1 + 2  # patience 1: stops at the second epoch without improvement
+    assert losses[-1] > losses[best]
+    final = run.module.net.state_dict()
+    expected = snapshots.states[best] if restore_best else snapshots.states[-1]
+    assert all(torch.equal(final[k], expected[k]) for k in final)
+    assert not all(torch.equal(final[k], snapshots.states[best if not restore_best else -1][k]) for k in final)
+
+
+@needs_mnist
+@pytest.mark.parametrize("experiment", NEW_EXPERIMENTS)
+def test_new_experiments_compose_check_and_build(tmp_path, experiment) -> None:
+    cfg = compose_config([f"experiment={experiment}", "dataset.train_samples_per_task=30",
+                          "dataset.test_samples_per_task=30"], tmp_path)
+    check_config(cfg)
+    stream = _stream(OmegaConf.to_yaml(cfg.dataset), cfg)
+    net = build_network(cfg, stream)
+    assert len(stream.train(0)) == 30 and len(stream.test(0)) == 30
+    if experiment.startswith("hsu2018"):
+        assert stream.input_shape == (1, 32, 32) and stream.num_tasks == 5
+        assert [h.out_features for h in net.heads] == {"task": [2] * 5, "domain": [2], "class": [10]}[
+            cfg.dataset.scenario]
+    else:
+        assert stream.num_tasks == 1 and stream.has_masks
+    assert net(stream.train(0).batch().x[:4], torch.zeros(4, dtype=torch.long)).shape[0] == 4
+
+
+_STREAMS: dict[str, object] = {}
+
+
+def _stream(key: str, cfg):
+    """Streams are shared between configs with the same dataset section (MNIST is painted only once)."""
+    if key not in _STREAMS:
+        _STREAMS[key] = build(cfg.dataset, "dataset")
+    return _STREAMS[key]
