@@ -59,3 +59,22 @@ def test_valid_configs_pass_the_schema():
 def test_the_python_api_checks_the_schema_too():
     with pytest.raises(ConfigError, match="loader.batch_size: 0 must be an integer >= 1"):
         check_config(compose_config(["loader.batch_size=0"], "/tmp/x"))
+
+
+def test_a_lambda_search_optimises_the_validation_split_not_test(tmp_path):
+    """Optuna's objective is what the run returns: `optimized_metric`, by default val_ACC."""
+    import json
+
+    import yaml
+
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "retentive.train", "-m", "+hparams_search=lambda_optuna", "strategy=ewc",
+         "dataset=split_digits", "hydra.sweeper.n_trials=2", "logger=none", "callbacks=none",
+         f"hydra.sweep.dir={sweep}"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"]
+    runs = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
+    assert len(runs) == 2
+    assert best == pytest.approx(max(r["val_ACC"] for r in runs))
+    assert all(0 < r["val_ACC"] <= 1 and r["val_ACC"] != r["ACC"] for r in runs)

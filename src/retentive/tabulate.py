@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-DEFAULT_METRICS = ("ACC", "BWT", "FWT", "forgetting")
+DEFAULT_METRICS = ("ACC", "BWT", "FWT", "forgetting", "val_ACC")
 
 
 def run_dirs(root: Path) -> list[Path]:

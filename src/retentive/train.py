@@ -33,7 +33,8 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips()
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Train one continual sequence; returns final ACC (the value Hydra sweepers optimise)."""
+    """Train one continual sequence; returns `optimized_metric` (default val_ACC, from the validation
+    split) — the value Hydra sweepers optimise, so hyperparameters are never chosen on test data."""
     from lightning.pytorch.utilities import rank_zero_only
 
     from retentive.report import report_after_run
@@ -61,12 +62,13 @@ def main(cfg: DictConfig) -> float | None:
             print(f"interrupted by {stop.signal_name}: results so far in {output_dir}; continue with "
                   f"python -m retentive.train resume={output_dir}", file=sys.stderr)
         _exit_now(stop.exit_code)
+    objective = summary.get(cfg.get("optimized_metric") or "val_ACC")
     if rank_zero_only.rank != 0:
-        return summary.get("ACC")
+        return objective
     log.info("ACC=%.4f  outputs in %s", summary.get("ACC", float("nan")), output_dir)
     print(f"results: {output_dir}/results.json  plots: {output_dir}/accuracy_curves.png, accuracy_matrix.png"
           f"  report: {output_dir}/report.html")
-    return summary.get("ACC")
+    return objective
 
 
 def _exit_now(code: int) -> None:

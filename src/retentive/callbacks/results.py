@@ -121,6 +121,20 @@ class ContinualResults(ContinualCallback):
             self.write()
 
     # -- output ---------------------------------------------------------------------------
+    def validation_accuracy(self) -> float | None:
+        """`val_ACC`: mean over all tasks of the latest per-epoch validation accuracy once the last
+        task is trained — the number sweeps select hyperparameters on (test stays for reporting)."""
+        if self.matrix.rows_filled < self.num_tasks:
+            return None
+        latest: dict[int, tuple[int, float]] = {}
+        final = [r for r in self.history if r["split"] == "val" and r["trained_task"] == self.num_tasks - 1]
+        for row in final:
+            if row["eval_task"] not in latest or row["step"] >= latest[row["eval_task"]][0]:
+                latest[row["eval_task"]] = (row["step"], row["accuracy"])
+        if len(latest) < self.num_tasks:
+            return None
+        return sum(acc for _, acc in latest.values()) / self.num_tasks
+
     def summary(self) -> dict[str, Any]:
         scores = self.matrix.compute()
         lists = self.matrix.as_lists()
@@ -131,6 +145,7 @@ class ContinualResults(ContinualCallback):
             "task_names": self.task_names,
             "tasks_completed": self.matrix.rows_filled,
             **scores,
+            "val_ACC": self.validation_accuracy(),
             "final_accuracy_per_task": final_row,
             **lists,
             "task_end_steps": self.task_end_steps,

@@ -56,6 +56,8 @@ def _r(pattern: str, kind: str, **kw: Any) -> Rule:
 RULES: tuple[Rule, ...] = (
     _r("seed", "int", low=0, meaning="global seed"),
     _r("name", "str"),
+    _r("optimized_metric", "choice", choices=("val_ACC", "ACC", "BWT", "FWT", "forgetting", "drift",
+                                              "explanation_forgetting", "ACC_task_masked")),
     _r("tags", "list"),
     _r("resume", "str", nullable=True),
     _r("schedule.epochs_per_task", "int", low=1),
