@@ -10,7 +10,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# `conf/` lives at the project's top level (the layout Hydra users know); `src/retentive/conf` links to
+# it, and a regular (non-editable) install ships a copy inside the package, so both find it here.
+CONF_DIR = (Path(__file__).parent / "conf").resolve()
 
 
 def compose_config(overrides: Sequence[str] = (), output_dir: str | Path = "outputs/notebook") -> DictConfig:

@@ -31,7 +31,7 @@ class _DropTips(logging.Filter):
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train one continual sequence; returns `optimized_metric` (default val_ACC, from the validation
     split) — the value Hydra sweepers optimise, so hyperparameters are never chosen on test data."""
