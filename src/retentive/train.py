@@ -23,13 +23,6 @@ for pattern in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does
     warnings.filterwarnings("ignore", message=pattern)
 
 
-class _DropTips(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropTips())
-
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
@@ -37,12 +30,15 @@ def main(cfg: DictConfig) -> float | None:
     split) — the value Hydra sweepers optimise, so hyperparameters are never chosen on test data."""
     from lightning.pytorch.utilities import rank_zero_only
 
+    from retentive.config_tree import save_config_tree
+    from retentive.logs import quiet_lightning
     from retentive.report import report_after_run
     from retentive.resume.checkpoint import load_checkpoint
     from retentive.resume.signals import RunInterrupted
     from retentive.runner import run
     from retentive.storage.run_dir import check_fresh, resume_checkpoint
 
+    quiet_lightning()
     output_dir = HydraConfig.get().runtime.output_dir
     try:
         resume_state = None
@@ -50,6 +46,7 @@ def main(cfg: DictConfig) -> float | None:
             resume_state = load_checkpoint(resume_checkpoint(cfg.resume))
         elif os.environ.get("LOCAL_RANK", "0") == "0":  # DDP children join the run rank 0 started
             check_fresh(output_dir)
+            save_config_tree(cfg, output_dir)
         try:
             summary = run(cfg, output_dir, resume_state)
         finally:  # report.html for every run that wrote results: complete, failed or interrupted
