@@ -44,6 +44,7 @@ class ContinualModule(L.LightningModule):
         self._optimizer: torch.optim.Optimizer | None = None
         self.optimizer_state_to_load: dict | None = None
         self._step: tuple[Batch, Tensor] | None = None  # the running step's batch and logits, for the hooks
+        self.step_terms: dict[str, Tensor] = {}  # the last training step's loss terms (train/task_loss, ...)
         self.current_task = -1
         self.task_loss_weight = 1.0  # lint's phase schedule sets 0 for penalty-only epochs
         self._epoch_sums: dict[str, list] = {}  # name -> [sum tensor, count]: cheaper than a Metric per step
@@ -94,6 +95,7 @@ class ContinualModule(L.LightningModule):
             # Lightning's log() costs ~1 ms a call on CPU: log only on the steps its loggers write
             self.log_dict({**terms, "task": float(self.current_task)}, on_step=True, on_epoch=False)
         self._step = (batch, logits.detach())
+        self.step_terms = {k: v.detach() for k, v in terms.items()}  # for callbacks (callbacks/sanity.py)
         return loss
 
     def _check_finite(self, loss: Tensor, terms: dict[str, Tensor]) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from retentive.data.validate import check_idx_pair, check_labels
 from retentive.errors import ConfigError
 
 
@@ -87,13 +88,22 @@ def load_torchvision(
     source: str, data_dir: str | os.PathLike | None = None, train: bool = True, download: bool = True
 ) -> ImageSplit:
     """`source` via torchvision: read from `<data_dir>/<folder>` when its files are there (no
-    download), else downloaded when online; when neither works, one line naming the folder and the fix."""
+    download), else downloaded when online; when neither works, one line naming the folder and the fix.
+    Checked once here, before any task is built: idx headers and sizes (MNIST family), labels in range."""
     info = source_info(source)
     root = resolve_data_dir(data_dir).resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError("paths.data_dir", f"{root} is a file, not a folder",
+                          f"set DATA_DIR (or paths.data_dir=...) to the folder that holds {info.folder}")
     allowed, present = download and _online(), files_present(root, source)
+    prefix = "train" if train else "t10k"
+    if present and info.folder.endswith("/raw"):  # MNIST family: headers of all four idx files first
+        for split_prefix in ("train", "t10k"):     # (torchvision wants all four for either split)
+            check_idx_pair(root / info.folder, split_prefix)
     try:
-        return _load_cached(source, str(root), train, allowed and not present)
-    except (RuntimeError, OSError) as error:  # torchvision: "Dataset not found" / URLError offline
+        split = _load_cached(source, str(root), train, allowed and not present)
+    except (RuntimeError, OSError, AssertionError, ValueError, TypeError, IndexError) as error:
+        # torchvision: "Dataset not found" / URLError offline / bare asserts of its readers
         folder = root / info.folder
         if present:
             said = (str(error).splitlines() or [type(error).__name__])[0]
@@ -110,6 +120,9 @@ def load_torchvision(
             f"set DATA_DIR (or paths.data_dir=...) to a folder holding {info.folder}{example}, "
             "or run once with internet so torchvision downloads it there",
         ) from None
+    labels_file = root / info.folder / f"{prefix}-labels-idx1-ubyte" if info.folder.endswith("/raw") else None
+    check_labels(split.labels, info.num_classes, labels_file or root / info.folder)
+    return split
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, train: bool = True, download: bool = True) -> ImageSplit:
