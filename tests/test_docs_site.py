@@ -23,8 +23,9 @@ def test_every_option_and_key_of_a_group_is_documented_with_its_default_and_comm
         for key, _ in flatten(yaml.safe_load(path.read_text())):
             assert f"| `{key}` |" in page, (path.name, key)
     ewc = page.split("### `ewc`")[1].split("### ")[0]
-    assert "| `fisher` | `exact` | exact / sampled / empirical / batched |" in ewc
-    assert "| `_target_` | `retentive.strategies.ewc.EWC` |  |" in ewc  # header comment not taken as its meaning
+    assert "| `fisher` | `exact` |  | exact / sampled / empirical / batched |" in ewc
+    assert "| `lambda_` | `100.0` | a number >= 0 |" in ewc  # the schema's constraint
+    assert "| `_target_` | `retentive.strategies.ewc.EWC` |  |  |" in ewc  # header comment not taken as its meaning
 
 
 def test_nested_keys_get_their_own_trailing_comments():

@@ -75,8 +75,17 @@ def _text(comment: str) -> str:
     return comment.replace("|", "/").replace("[", "\\[").replace("]", "\\]")
 
 
-def option_section(path: Path) -> str:
-    """One option (a yaml file): its description and a table of keys, defaults and meanings."""
+def _allowed(dotted: str) -> str:
+    """The schema's constraint on a key (retentive.schema.rules), or blank where it has none."""
+    from retentive.schema.check import rule_for
+
+    rule = rule_for(dotted)
+    return _text(rule.allowed()) if rule is not None and rule.kind != "str" else ""
+
+
+def option_section(path: Path, prefix: str = "") -> str:
+    """One option (a yaml file): its description and a table of keys, defaults, constraints and meanings;
+    `prefix` is the group's key in the composed config (e.g. `strategy.`) for the schema lookup."""
     text = path.read_text()
     data = yaml.safe_load(text) or {}
     comments = key_comments(text)
@@ -85,8 +94,9 @@ def option_section(path: Path) -> str:
     if isinstance(data, dict) and data.get("defaults"):
         out.append(f"Composes: {_cell(data['defaults'])}\n")
     if rows:
-        out += ["| key | default | meaning |", "|---|---|---|"]
-        out += [f"| `{key}` | {_cell(value)} | {_text(comments.get(key, ''))} |" for key, value in rows]
+        out += ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+        out += [f"| `{key}` | {_cell(value)} | {_allowed(prefix + key)} | {_text(comments.get(key, ''))} |"
+                for key, value in rows]
     return "\n".join(out) + "\n"
 
 
@@ -98,7 +108,8 @@ def group_page(group_dir: Path) -> str:
             f"Choose an option with `python -m retentive.train {group}=<option>`; override one key with "
             f"`{group}.<key>=<value>` (Hydra syntax). Generated from `conf/{group}/`.\n",
             "Options: " + ", ".join(f"`{p.stem}`" for p in options) + "\n"]
-    return "\n".join(head) + "\n" + "\n".join(option_section(p) for p in options)
+    prefix = "" if group in ("experiment", "debug", "hparams_search", "hydra") else f"{group}."
+    return "\n".join(head) + "\n" + "\n".join(option_section(p, prefix) for p in options)
 
 
 def top_level_page(train_yaml: Path) -> str:
