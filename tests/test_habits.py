@@ -28,3 +28,13 @@ def test_debug_profile_reports_lightnings_profile(tmp_path):
     done = train("debug=profile", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Profiler Report" in done.stdout + done.stderr
+
+
+def test_a_joblib_sweep_logs_every_line_once_without_known_warnings(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "retentive.train", "-m", "hydra/launcher=joblib",
+                           "hydra.launcher.n_jobs=2", "dataset=split_digits", "debug=fast", "logger=none", "seed=0,1",
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [x for x in (done.stdout + done.stderr).splitlines() if x.startswith("[")]
+    assert len(lines) == len(set(lines)) and sum("task 5/5 done" in x for x in lines) == 2
+    assert "deprecated" not in done.stdout + done.stderr

@@ -4,6 +4,7 @@ line once, to the console and train.log) and its per-task boilerplate dropped.""
 from __future__ import annotations
 
 import logging
+import warnings
 
 #: Lightning lines repeated at every task's fit that tell a continual run nothing
 NOISE = ("litlogger", "`Trainer.fit` stopped", "was configured so validation will run", "You are using a CUDA device")
@@ -25,3 +26,13 @@ def quiet_lightning() -> None:
         logger.propagate = True
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(DropNoise())
     logging.getLogger("lightning.fabric.utilities.rank_zero").addFilter(DropNoise())
+
+
+#: known, harmless warnings from Lightning/torch that would bury the per-epoch lines
+KNOWN_WARNINGS = (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
+                  ".*litlogger.*", ".*is deprecated.*")
+
+
+def silence_known_warnings() -> None:
+    for pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -14,13 +13,11 @@ from omegaconf import DictConfig
 from retentive.cli_checks import check_group_overrides
 from retentive.config import CONF_DIR
 from retentive.errors import ConfigError
+from retentive.logs import silence_known_warnings
 
 log = logging.getLogger("retentive")
 
-# Known, harmless noise from Lightning/torch that would bury the per-epoch lines.
-for pattern in (".*LeafSpec.*", ".*smaller than the logging interval.*", ".*does not have many workers.*",
-                ".*litlogger.*", ".*is deprecated.*"):
-    warnings.filterwarnings("ignore", message=pattern)
+silence_known_warnings()
 
 
 
@@ -39,6 +36,7 @@ def main(cfg: DictConfig) -> float | None:
     from retentive.storage.run_dir import check_fresh, resume_checkpoint
 
     quiet_lightning()
+    silence_known_warnings()  # again: launcher workers (joblib's loky) start with fresh warning filters
     output_dir = HydraConfig.get().runtime.output_dir
     try:
         resume_state = None
