@@ -78,3 +78,21 @@ def test_a_lambda_search_optimises_the_validation_split_not_test(tmp_path):
     assert len(runs) == 2
     assert best == pytest.approx(max(r["val_ACC"] for r in runs))
     assert all(0 < r["val_ACC"] <= 1 and r["val_ACC"] != r["ACC"] for r in runs)
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["dataset.scenario=class", "model.heads=multi"], "error: model.heads: 'multi' needs task ids at test time"),
+    (["schedule.steps_per_task=2", "schedule.epochs_per_task=4"], "error: schedule.epochs_per_task: 4 evaluation"),
+    (["trainer=gpu"], "error: trainer.accelerator: 'gpu' asked for, but this machine has no NVIDIA GPU"),
+])
+def test_impossible_combinations_are_one_line_before_torch(args, line):
+    import os
+
+    if line.startswith("error: trainer.accelerator") and (os.path.exists("/dev/nvidiactl")
+                                                          or os.path.exists("/proc/driver/nvidia")):
+        pytest.skip("this machine has an NVIDIA GPU")
+    code = ("import sys\nfrom retentive.train import cli\nsys.argv = ['train', *sys.argv[1:]]\ntry:\n    cli()\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stdout)")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip().startswith(line), result.stderr
+    assert result.stdout.strip() == "False"

@@ -64,12 +64,26 @@ def violates(rule: Rule, value: Any) -> bool:
     return number is None or not _in_bounds(rule, number)
 
 
+def check_combinations(values: dict[str, Any]) -> None:
+    """Values that are each allowed but impossible together (caught here, before any data is loaded)."""
+    scenario, heads = values.get("dataset.scenario"), values.get("model.heads")
+    if heads == "multi" and scenario is not None and scenario != "task":
+        raise ConfigError("model.heads", f"'multi' needs task ids at test time, which {scenario}-IL does not give",
+                          "use model.heads=auto|single, or dataset.scenario=task")
+    steps, epochs = values.get("schedule.steps_per_task"), values.get("schedule.epochs_per_task")
+    if isinstance(steps, int) and isinstance(epochs, int) and epochs > steps:
+        raise ConfigError("schedule.epochs_per_task", f"{epochs} evaluation points for only {steps} steps per task",
+                          "with schedule.steps_per_task set, epochs_per_task counts evaluations: use <= steps")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raise a ConfigError for the first value that breaks its rule (key, bad value, what is allowed)."""
-    for key, value in leaves(cfg):
+    pairs = leaves(cfg)
+    for key, value in pairs:
         if key.startswith("hydra.") or key == "hydra":
             continue
         rule = rule_for(key)
         if rule is not None and violates(rule, value):
             shown = value if not isinstance(value, str) else f"'{value}'"
             raise ConfigError(key, f"{shown} must be {rule.allowed()}")
+    check_combinations(dict(pairs))
