@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_mnist
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
+@needs_mnist
 def test_a_non_editable_install_runs_an_experiment_from_another_folder(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
@@ -34,8 +37,9 @@ def test_a_non_editable_install_runs_an_experiment_from_another_folder(tmp_path)
     elsewhere.mkdir()
     run_dir = elsewhere / "run"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([str(env_dir / "bin" / "retentive-train"), "dataset=split_digits", "strategy=naive",
-                           "logger=none", "callbacks=none", f"hydra.run.dir={run_dir}"],
+    done = subprocess.run([str(env_dir / "bin" / "retentive-train"), "experiment=vdv2019_split_task_naive",
+                           "dataset.train_samples_per_task=300", "dataset.test_samples_per_task=200",
+                           "schedule.steps_per_task=5", "logger=none", "callbacks=none", f"hydra.run.dir={run_dir}"],
                           cwd=elsewhere, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     located = subprocess.check_output([str(python), "-c", "import retentive; print(retentive.__file__)"],
