@@ -13,55 +13,9 @@
 #        (default: cdep2020 camloss hsu2018, in that order; cdep2020_sweep: seed-0 weight sweep, not collected)
 # EXTRA="dataset.train_samples_per_task=200" adds overrides to fresh runs (smoke tests: give another ROOT, and
 # CSV/DOC copies so docs/ is left alone).
-set -uo pipefail
 cd "$(dirname "$0")/../.."
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DATA_DIR=${DATA_DIR:-/work/shared/data} WANDB_MODE=offline
-PY=${PY:-.venv/bin/python}
-ROOT=${ROOT:-/work/main/outputs/repro}
-SEEDS=${SEEDS:-"0 1 2"}
-read -r -a EXTRA_ARGS <<< "${EXTRA:-}"
-CSV=${CSV:-docs/reproductions.csv} DOC=${DOC:-docs/reproductions.md}  # another pair for smoke tests
-REPRO=("$PY" -m retentive.reproductions --csv "$CSV" --doc "$DOC")
-FAILED=()
-
-status_of() {  # the run's results.json status, or "none"
-  "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status","none"))' "$1/results.json" 2>/dev/null \
-    || echo none
-}
-
-run_one() {  # run_one <run dir> <seed> <overrides...>
-  local dir=$1 seed=$2 status; shift 2
-  status=$(status_of "$dir")
-  if [[ $status == complete ]]; then
-    echo "skip   $dir (complete)"; return 0
-  fi
-  if [[ -f $dir/checkpoints/last.pt ]]; then
-    echo "resume $dir ($status)"
-    "$PY" -m retentive.train "resume=$dir" && return 0
-  else
-    echo "start  $dir"
-    rm -rf "$dir"
-    "$PY" -m retentive.train "$@" "seed=$seed" logger=none "${EXTRA_ARGS[@]}" "hydra.run.dir=$dir" && return 0
-  fi
-  echo "FAILED $dir" >&2; FAILED+=("$dir"); return 1
-}
-
-collect() {  # collect <table> <method> <config> <metrics...> -- <run dirs...>  (labels: the CSV's "not run" rows)
-  local table=$1 method=$2 config=$3; shift 3
-  local metrics=(); while [[ $1 != -- ]]; do metrics+=("$1"); shift; done; shift
-  local done_dirs=(); for d in "$@"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
-  if (( ${#done_dirs[@]} == 0 )); then echo "no complete runs for $table / $method"; return 0; fi
-  "${REPRO[@]}" collect "${done_dirs[@]}" --table "$table" --method "$method" \
-    --config "$config" --paper "$PAPER" --metric "${metrics[@]}" --no-render || FAILED+=("collect $table/$method")
-}
-
-family_runs() {  # family_runs <family> <name> <overrides...> -> sets DIRS
-  local family=$1 name=$2; shift 2; DIRS=()
-  for seed in $SEEDS; do
-    local dir=$ROOT/$family/$name/seed$seed
-    run_one "$dir" "$seed" "$@"; DIRS+=("$dir")
-  done
-}
+# shellcheck source=bench/lanes/common.sh
+source bench/lanes/common.sh
 
 cdep2020() {
   PAPER="Rieger et al. 2020 (CDEP)"
