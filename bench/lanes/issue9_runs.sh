@@ -5,6 +5,7 @@
 #              variants (DecoyMNIST: test the best-validation weights; ColorMNIST: validation coloured like train).
 #   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
 #   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
+#   permuted:  van de Ven & Tolias 2019 Permuted MNIST Domain-IL (naive, EWC, SI, joint, online EWC), seeds 0-1.
 # Runs go to $ROOT/<family>/<method>/seed<k>/ (logger=none). A run whose results.json says "complete" is
 # skipped; one with a checkpoint is resumed (python -m retentive.train resume=<dir>); anything else is
 # started afresh. After each family the rows of docs/reproductions.csv are collected
@@ -61,6 +62,16 @@ hsu2018() {
       family_runs hsu2018 "${method}_$scenario" "experiment=hsu2018_split_${scenario}_$method"
       collect hsu2018-split-mnist "$method" "experiment=hsu2018_split_${scenario}_$method" ACC -- "${DIRS[@]}"
     done
+  done
+  "${REPRO[@]}" render
+}
+
+permuted() {  # item 2: van de Ven & Tolias 2019 Permuted MNIST, Domain-IL (32x32, 10 x 5000 steps; ~35-55 min a run on CPU)
+  PAPER="van de Ven & Tolias 2019"
+  local method
+  for method in naive ewc si joint online_ewc; do
+    SEEDS=${PERMUTED_SEEDS:-"0 1"} family_runs permuted_domain "$method" "experiment=vdv2019_permuted_$method" callbacks=none
+    collect vdv2019-permuted-mnist "$method" "experiment=vdv2019_permuted_$method" ACC forgetting -- "${DIRS[@]}"
   done
   "${REPRO[@]}" render
 }
