@@ -12,26 +12,13 @@ from omegaconf import DictConfig
 from retentive.data.stream import TaskStream
 from retentive.errors import ConfigError, require
 from retentive.models.continual_net import ContinualNet
-
-HEAD_CHOICES = ("auto", "single", "multi")
+from retentive.schema.check import check_config, check_heads
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Top-level keys whose bad values would otherwise fail deep inside Lightning."""
-    schedule = cfg.schedule
-    require(isinstance(schedule.epochs_per_task, int) and schedule.epochs_per_task >= 1,
-            "schedule.epochs_per_task", f"{schedule.epochs_per_task!r} must be an integer >= 1")
-    steps = schedule.get("steps_per_task")
-    require(steps is None or (isinstance(steps, int) and steps >= 1),
-            "schedule.steps_per_task", f"{steps!r} must be null or an integer >= 1")
-    for key in ("batch_size", "eval_batch_size"):
-        value = cfg.loader[key]
-        require(isinstance(value, int) and value >= 1, f"loader.{key}", f"{value!r} must be an integer >= 1")
-    require(cfg.evaluation.split in ("val", "test"), "evaluation.split",
-            f"'{cfg.evaluation.split}' is not a split", "choose val or test")
-    heads = cfg.model.get("heads", "auto")
-    require(heads in HEAD_CHOICES, "model.heads", f"'{heads}' is not a head layout",
-            f"choose one of {', '.join(HEAD_CHOICES)}")
+    """The schema (retentive.schema: every key's type and range, impossible combinations; the CLI already
+    checked it before importing torch, the Python API gets it here) and the Trainer keys retentive owns."""
+    check_config(cfg)
     for reserved in ("max_epochs", "max_steps", "callbacks", "logger"):
         require(reserved not in cfg.trainer, f"trainer.{reserved}", "is set by retentive per task",
                 "use schedule.epochs_per_task / schedule.steps_per_task, or the callbacks/logger groups")
@@ -55,9 +42,7 @@ def build(node: DictConfig, key: str) -> Any:
 
 def head_layout(scenario: str, heads: str) -> bool:
     """Whether the net is multi-head, from the scenario and `model.heads`."""
-    if heads == "multi" and scenario != "task":
-        raise ConfigError("model.heads", f"'multi' needs task ids at test time, which {scenario}-IL does not give",
-                          "use model.heads=auto|single, or dataset.scenario=task")
+    check_heads(scenario, heads)
     return scenario == "task" if heads == "auto" else heads == "multi"
 
 

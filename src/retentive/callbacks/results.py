@@ -168,23 +168,29 @@ class ContinualResults(ContinualCallback):
 
     # -- resume ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state = {"matrix": self.matrix.matrix.cpu(), "reference": self.matrix.reference.cpu(),
+        state = {**_matrix_state(self.matrix),
                  "history": self.history, "task_end_steps": self.task_end_steps,
                  "eval_seconds": self.eval_seconds, "strategy_memory_bytes": self.strategy_memory_bytes,
                  "seconds": self.seconds_before + time.time() - self.started}
         if self.masked_matrix is not None:
-            state["masked"] = {"matrix": self.masked_matrix.matrix.cpu(), "reference": self.masked_matrix.reference.cpu()}
+            state["masked"] = _matrix_state(self.masked_matrix)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.matrix.matrix = state["matrix"].to(self.matrix.matrix.device)
-        self.matrix.reference = state["reference"].to(self.matrix.reference.device)
+        _load_matrix(self.matrix, state)
         self.history = list(state["history"])
         self.task_end_steps = list(state["task_end_steps"])
         self.eval_seconds = state["eval_seconds"]
         self.strategy_memory_bytes = state.get("strategy_memory_bytes", 0)
         self.seconds_before, self.started = state["seconds"], time.time()
         if "masked" in state:
-            masked = self._masked()
-            masked.matrix = state["masked"]["matrix"].to(masked.matrix.device)
-            masked.reference = state["masked"]["reference"].to(masked.reference.device)
+            _load_matrix(self._masked(), state["masked"])
+
+
+def _matrix_state(matrix: AccuracyMatrix) -> dict[str, torch.Tensor]:
+    return {"matrix": matrix.matrix.cpu(), "reference": matrix.reference.cpu()}
+
+
+def _load_matrix(matrix: AccuracyMatrix, state: dict[str, torch.Tensor]) -> None:
+    matrix.matrix = state["matrix"].to(matrix.matrix.device)
+    matrix.reference = state["reference"].to(matrix.reference.device)

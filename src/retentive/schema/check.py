@@ -64,12 +64,16 @@ def violates(rule: Rule, value: Any) -> bool:
     return number is None or not _in_bounds(rule, number)
 
 
-def check_combinations(values: dict[str, Any]) -> None:
-    """Values that are each allowed but impossible together (caught here, before any data is loaded)."""
-    scenario, heads = values.get("dataset.scenario"), values.get("model.heads")
+def check_heads(scenario: str | None, heads: str | None) -> None:
+    """Multi-head nets need task ids at test time, which only Task-IL gives."""
     if heads == "multi" and scenario is not None and scenario != "task":
         raise ConfigError("model.heads", f"'multi' needs task ids at test time, which {scenario}-IL does not give",
                           "use model.heads=auto|single, or dataset.scenario=task")
+
+
+def check_combinations(values: dict[str, Any]) -> None:
+    """Values that are each allowed but impossible together (caught here, before any data is loaded)."""
+    check_heads(values.get("dataset.scenario"), values.get("model.heads"))
     steps, epochs = values.get("schedule.steps_per_task"), values.get("schedule.epochs_per_task")
     if isinstance(steps, int) and isinstance(epochs, int) and epochs > steps:
         raise ConfigError("schedule.epochs_per_task", f"{epochs} evaluation points for only {steps} steps per task",
