@@ -29,3 +29,26 @@ def test_cnn_backbone_fits_small_and_large_inputs():
         net = build_net(cnn_backbone, shape, [10], multihead=False)
         assert net(torch.randn(2, *shape)).shape == (2, 10)
         assert net.last_conv() is not None and net.last_conv().out_channels == 50
+
+
+def test_xavier_init_draws_mammoths_uniform_bound_and_zero_biases():
+    from functools import partial
+
+    from retentive.errors import ConfigError
+
+    torch.manual_seed(0)
+    net = build_net(partial(mlp_backbone, hidden=[100, 100]), (1, 28, 28), [10], multihead=False, init="xavier")
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        fan_out, fan_in = layer.weight.shape
+        bound = (6.0 / (fan_in + fan_out)) ** 0.5  # sqrt(3) * sqrt(2 / (fan_in + fan_out)), mammoth's xavier
+        assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.95 * bound
+        assert layer.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)  # uniform's std
+        assert torch.count_nonzero(layer.bias) == 0
+    torch.manual_seed(0)
+    default = build_net(partial(mlp_backbone, hidden=[100, 100]), (1, 28, 28), [10], multihead=False)
+    first = next(m for m in default.modules() if isinstance(m, torch.nn.Linear))
+    assert torch.count_nonzero(first.bias) > 0  # PyTorch's default keeps uniform biases
+    with pytest.raises(ConfigError, match="model.init"):
+        build_net(mlp_backbone, (1, 8, 8), [2], multihead=False, init="he")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import math
 import os
+from functools import partial
 
+import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
@@ -182,6 +184,35 @@ def test_icarl_loss_is_bce_with_one_hot_new_and_teacher_sigmoid_old_targets() ->
     p = torch.sigmoid(logits[:, :4]).double()
     expected = -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
     assert icarl.loss(net, batch, logits).item() == pytest.approx(0.5 * expected.item(), rel=1e-5)
+
+
+def test_icarl_ce_weight_zero_trains_on_the_bce_alone_as_the_paper() -> None:
+    from torch.utils.data import DataLoader
+
+    from retentive.data import collate_batch
+    from retentive.module import ContinualModule
+
+    stream = SplitDigits(scenario="class")
+    terms = {}
+    for ce_weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        net = net_for(stream)
+        icarl = icarl_through(stream, net, tasks=1, buffer_size=40, ce_weight=ce_weight)
+        data = icarl.train_dataset(1, stream)
+        icarl.on_task_start(net, 1)
+        module = ContinualModule(net, icarl, stream.num_tasks, partial(torch.optim.SGD, lr=0.0))
+        trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False)
+        trainer.fit(module, DataLoader(data.subset(torch.arange(32)), batch_size=32, collate_fn=collate_batch))
+        terms[ce_weight] = {k: float(v) for k, v in module.step_terms.items()}
+    bce_only, both = terms[0.0], terms[1.0]
+    assert bce_only["train/penalty"] > 0 and bce_only["train/task_loss"] > 0.1  # the CE is measured, not used
+    assert bce_only["train/loss"] == pytest.approx(bce_only["train/penalty"], rel=1e-6)
+    assert both["train/loss"] == pytest.approx(both["train/task_loss"] + both["train/penalty"], rel=1e-6)
+    with pytest.raises(ConfigError, match="strategy.ce_weight"):
+        ICaRL(bce_weight=0.0, ce_weight=0.0)
+    with pytest.raises(ConfigError, match="strategy.ce_weight"):
+        ICaRL(ce_weight=-1.0)
 
 
 def test_icarl_state_round_trips_through_a_weights_only_checkpoint() -> None:

@@ -7,7 +7,8 @@
 # "complete" is skipped; one with a checkpoint is resumed (python -m retentive.train resume=<dir>);
 # anything else is started afresh. After each family the rows of docs/reproductions.csv are collected
 # (python -m retentive.reproductions collect) and docs/reproductions.md re-rendered.
-# Usage: bash bench/lanes/issue10_runs.sh [buzzega2020|vdv2019 ...]   (default: both)
+#   buzzega2020_variants: ER with mammoth's Xavier init, iCaRL as mammoth's (BCE only, raw features).
+# Usage: bash bench/lanes/issue10_runs.sh [buzzega2020|buzzega2020_variants|vdv2019 ...]   (default: buzzega2020 vdv2019)
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lanes/common.sh
 source bench/lanes/common.sh
@@ -22,6 +23,31 @@ buzzega2020() {
     family_runs buzzega2020 "$name" "experiment=$experiment"
     collect "$table" "$([[ $method == sgd ]] && echo naive || echo "$method")" "experiment=$experiment" \
       ACC ACC_task_masked -- "${DIRS[@]}"
+  done
+  "${REPRO[@]}" render
+}
+
+buzzega2020_variants() {  # the two protocol differences left, measured: mammoth's init for ER, mammoth's iCaRL
+  PAPER="Buzzega et al. 2020"
+  local spec method buffer label extra acc masked
+  for spec in "er|200|ER, Xavier init (mammoth's)|model.init=xavier|80.43|97.86" \
+              "er|500|ER, Xavier init (mammoth's)|model.init=xavier|86.12|99.04" \
+              "icarl|200|iCaRL, mammoth's variant (BCE only, raw features)|strategy.ce_weight=0 strategy.normalize=false|70.51|98.28" \
+              "icarl|500|iCaRL, mammoth's variant (BCE only, raw features)|strategy.ce_weight=0 strategy.normalize=false|70.10|98.32"; do
+    IFS='|' read -r method buffer label extra acc masked <<< "$spec"
+    local args=("experiment=buzzega2020_seqmnist_${method}_$buffer"); read -r -a more <<< "$extra"; args+=("${more[@]}")
+    local variant; variant=$([[ $method == er ]] && echo xavier || echo mammoth)
+    local name=${method}_${buffer}_$variant
+    family_runs buzzega2020 "$name" "${args[@]}"
+    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
+    (( ${#done_dirs[@]} )) || continue
+    local metric value
+    for metric in ACC ACC_task_masked; do
+      value=$([[ $metric == ACC ]] && echo "$acc" || echo "$masked")
+      "${REPRO[@]}" collect "${done_dirs[@]}" --table "buzzega2020-seq-mnist-b$buffer" --method "${method}_$variant" \
+        --config "${args[*]}" --paper "$PAPER" --paper-value "$value" --label "$label" --metric "$metric" --no-render \
+        || FAILED+=("collect buzzega2020/$name")
+    done
   done
   "${REPRO[@]}" render
 }

@@ -10,7 +10,10 @@
 # skipped; one with a checkpoint is resumed (python -m retentive.train resume=<dir>); anything else is
 # started afresh. After each family the rows of docs/reproductions.csv are collected
 # (python -m retentive.reproductions collect) and docs/reproductions.md re-rendered.
-# Usage: bash bench/lanes/issue9_runs.sh [cdep2020|camloss|hsu2018|cdep2020_sweep ...]
+#   classil:   vdV 2019 Split MNIST Class-IL EWC / online EWC / SI at the preprints-branch lambda, seeds 0-2.
+#   fmnist:    Split Fashion-MNIST (our benchmark), naive / joint / EWC / SI / ER / DER++ x task / domain / class.
+# HSU_METHODS / FMNIST_METHODS pick a subset of a family's methods.
+# Usage: bash bench/lanes/issue9_runs.sh [cdep2020|camloss|hsu2018|fmnist|permuted|cdep2020_sweep ...]
 #        (default: cdep2020 camloss hsu2018, in that order; cdep2020_sweep: seed-0 weight sweep, not collected)
 # EXTRA="dataset.train_samples_per_task=200" adds overrides to fresh runs (smoke tests: give another ROOT, and
 # CSV/DOC copies so docs/ is left alone).
@@ -58,7 +61,7 @@ hsu2018() {
   PAPER="Hsu et al. 2018"
   local method scenario
   for scenario in task domain class; do
-    for method in adam sgd adagrad l2 naive_rehearsal naive_rehearsal_c ewc online_ewc si mas lwf; do
+    for method in ${HSU_METHODS:-adam sgd adagrad l2 naive_rehearsal naive_rehearsal_c ewc online_ewc si mas lwf}; do
       family_runs hsu2018 "${method}_$scenario" "experiment=hsu2018_split_${scenario}_$method"
       collect hsu2018-split-mnist "$method" "experiment=hsu2018_split_${scenario}_$method" ACC -- "${DIRS[@]}"
     done
@@ -66,10 +69,44 @@ hsu2018() {
   "${REPRO[@]}" render
 }
 
+classil() {  # item "Class-IL rows analysed": vdV Split MNIST Class-IL at the preprints-branch param_values.py
+  PAPER="van de Ven & Tolias 2019"          # (the 2019 paper's code: EWC 1e8, online EWC 1e9 / gamma 0.8, SI c 0.5)
+  local spec method label value extra
+  for spec in "ewc|EWC, λ 1e8|20.01|strategy.lambda_=1e8" \
+              "online_ewc|online EWC, λ 1e9, γ 0.8|19.96|strategy.lambda_=1e9 strategy.gamma=0.8" \
+              "si|SI, c 0.5 (λ = 2c = 1)|19.99|strategy.lambda_=1.0"; do
+    IFS='|' read -r method label value extra <<< "$spec"
+    local args=("experiment=vdv2019_split_class_$method"); read -r -a more <<< "$extra"; args+=("${more[@]}")
+    family_runs classil_preprints "$method" "${args[@]}" callbacks=none
+    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
+    (( ${#done_dirs[@]} )) && { "${REPRO[@]}" collect "${done_dirs[@]}" --table vdv2019-split-mnist-classil-lambda \
+      --method "$method" --config "${args[*]}" --paper "$PAPER" --paper-value "$value" --label "$label" \
+      --metric ACC forgetting --no-render || FAILED+=("collect classil/$method"); }
+  done
+  "${REPRO[@]}" render
+}
+
+fmnist() {  # item 4: Split Fashion-MNIST under the vdV 2019 Split MNIST protocol, 3 scenarios (~1-3 min a run)
+  PAPER="ours"
+  local method scenario experiment
+  for scenario in task domain class; do
+    for method in ${FMNIST_METHODS:-naive joint ewc si er derpp}; do
+      case $method in
+        ewc|si) experiment=(experiment="split_fmnist_${scenario}_$method") ;;
+        *) experiment=(experiment=split_fmnist "strategy=$method" "dataset.scenario=$scenario") ;;
+      esac
+      family_runs split_fmnist "${method}_$scenario" "${experiment[@]}"
+      collect split-fmnist "$method" "${experiment[*]}" ACC -- "${DIRS[@]}"
+    done
+  done
+  "${REPRO[@]}" render
+}
+
+# PERMUTED_SEEDS / PERMUTED_METHODS pick a subset (e.g. every method's seed 0 before any seed 1).
 permuted() {  # item 2: van de Ven & Tolias 2019 Permuted MNIST, Domain-IL (32x32, 10 x 5000 steps; ~35-55 min a run on CPU)
   PAPER="van de Ven & Tolias 2019"
   local method
-  for method in naive ewc si joint online_ewc; do
+  for method in ${PERMUTED_METHODS:-naive ewc si joint online_ewc}; do
     SEEDS=${PERMUTED_SEEDS:-"0 1"} family_runs permuted_domain "$method" "experiment=vdv2019_permuted_$method" callbacks=none
     collect vdv2019-permuted-mnist "$method" "experiment=vdv2019_permuted_$method" ACC forgetting -- "${DIRS[@]}"
   done

@@ -79,7 +79,7 @@ class ContinualModule(L.LightningModule):
         logits = self.net(batch.x, batch.t)
         task_loss = self.task_loss(logits, batch)
         penalty = self.strategy.loss(self.net, batch, logits)
-        loss = self.task_loss_weight * task_loss + penalty
+        loss = self.task_loss_weight * self.strategy.task_loss_weight * task_loss + penalty
         terms = {"train/task_loss": task_loss, "train/penalty": penalty}
         if self.explanation is not None and self.explanation.weight != 0:
             explanation_loss = self.explanation(self.net, batch.x, batch.y, batch.mask, batch.t)

@@ -32,7 +32,8 @@ def build_network(cfg: DictConfig, stream: TaskStream) -> ContinualNet:
     """The net for `stream` (heads from the scenario and `model.heads`)."""
     multihead = head_layout(stream.scenario, cfg.model.get("heads", "auto"))
     head_sizes = stream.head_sizes if multihead else [max(stream.head_sizes)]
-    return build_net(build(cfg.model.backbone, "model.backbone"), stream.input_shape, head_sizes, multihead)
+    return build_net(build(cfg.model.backbone, "model.backbone"), stream.input_shape, head_sizes, multihead,
+                     cfg.model.get("init", "default"))
 
 
 class ContinualRun:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from retentive.errors import ConfigError
+
 
 class ContinualNet(nn.Module):
     """Backbone + heads. With `multihead`, sample i is scored by head `t[i]` (Task-IL).
@@ -57,12 +59,28 @@ class ContinualNet(nn.Module):
         return convs[-1] if convs else None
 
 
+INITS = ("default", "xavier")
+
+
 def build_net(
     backbone: Callable[..., tuple[nn.Sequential, int]],
     input_shape: Sequence[int],
     head_sizes: Sequence[int],
     multihead: bool,
+    init: str = "default",
 ) -> ContinualNet:
-    """Hydra builds `backbone` as a partial (`_partial_: true`); the stream supplies the shapes."""
+    """Hydra builds `backbone` as a partial (`_partial_: true`); the stream supplies the shapes.
+
+    `init="xavier"` re-draws every Linear layer's weights Xavier-uniform with zero biases (mammoth's
+    `xavier` for its MLPs, which several published rows depend on); "default" keeps PyTorch's."""
+    if init not in INITS:
+        raise ConfigError("model.init", f"unknown initialisation {init!r}", f"use one of {', '.join(INITS)}")
     body, feature_dim = backbone(input_shape=input_shape)
-    return ContinualNet(body, feature_dim, head_sizes, multihead)
+    net = ContinualNet(body, feature_dim, head_sizes, multihead)
+    if init == "xavier":
+        for module in net.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+    return net

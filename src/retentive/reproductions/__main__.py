@@ -48,8 +48,10 @@ def _collect(args: argparse.Namespace) -> int:
     rows = read_rows(args.csv)
     given = {"paper": args.paper, "label": args.label, "scenario": args.scenario, "dataset": args.dataset,
              "config": args.config, "paper_value": args.paper_value, "note": args.note}
-    for metric in args.metric:
-        row = collect_row(args.runs, args.table, args.method, metric, rows=rows, commit=args.commit, **given)
+    for index, metric in enumerate(args.metric):
+        # the published value belongs to the first metric (e.g. ACC), not to the extra ones (forgetting)
+        row = collect_row(args.runs, args.table, args.method, metric, rows=rows, commit=args.commit,
+                          **(given if index == 0 else {**given, "paper_value": None}))
         rows, replaced = upsert(rows, row)
         print(f"{'updated' if replaced else 'added'} {' / '.join(row[k] for k in KEY if row[k])}: "
               f"{row['ours_mean']} ± {row['ours_std']} over seeds {row['seeds']} ({row['status']})")
@@ -72,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--method", required=True, help="strategy / explanation config name, e.g. ewc")
         sub.add_argument("--metric", nargs="+", default=["ACC"], help="results.json keys (default ACC)")
         sub.add_argument("--paper", help="who published the comparison value")
-        sub.add_argument("--paper-value", help="the published value (kept from the existing row if omitted)")
+        sub.add_argument("--paper-value", help="the published value of the first --metric (kept from the existing row if omitted)")
         sub.add_argument("--label", help="how the doc shows the method")
         sub.add_argument("--scenario", help="default: from results.json")
         sub.add_argument("--dataset", help="default: the stream class in results.json")

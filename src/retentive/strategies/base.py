@@ -35,6 +35,8 @@ class Strategy:
 
     #: capabilities the model must have, checked before training (e.g. "conv" for GradCAM-based)
     needs: tuple[str, ...] = ()
+    #: weight of the module's cross-entropy in the step's loss (iCaRL's BCE-only variant sets 0)
+    task_loss_weight: float = 1.0
 
     def setup(self, net: nn.Module) -> None:
         """Once, before the first task (check the net, bind teachers to its architecture)."""

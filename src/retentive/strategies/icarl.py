@@ -37,10 +37,12 @@ class ICaRL(Strategy):
     - `loss`, added to the module's cross-entropy on the same batch: `bce_weight` ·
       BCE-with-logits over the units of the classes seen so far (old and new), targets one-hot for
       the new classes' units and sigmoid(teacher logits) for the old classes' units, mean over
-      samples × units (mammoth's `models/icarl.py`). The paper's loss is the BCE alone; the
-      module always adds the CE, so ours is CE + BCE (documented deviation).
+      samples × units (mammoth's `models/icarl.py`). The paper's loss is the BCE alone
+      (`ce_weight=0`, also mammoth's and van de Ven's); by default the module's CE is kept
+      (`ce_weight=1`: CE + BCE), which trains the head the NME does not use more stably.
     - `eval_logits`: −‖φ(x) − μ_y‖ for each class y with exemplars (φ: L2-normalised
-      `net.features`, μ_y: the re-normalised mean of its exemplars' φ), −inf for the others.
+      `net.features`, μ_y: the re-normalised mean of its exemplars' φ; both raw with
+      `normalize=False`, as mammoth), −inf for the others.
       The runner tests before `on_task_end` (and never calls it after the last task), so the
       first evaluation after a training step re-selects the current task's exemplars with the
       current net (herding on the whole task, recorded in `train_dataset`), shrinks the old sets
@@ -49,15 +51,27 @@ class ICaRL(Strategy):
       evaluation happened since the last step) into the memory; old classes keep their first m.
     """
 
-    def __init__(self, buffer_size: int = 2000, bce_weight: float = 1.0) -> None:
+    def __init__(self, buffer_size: int = 2000, bce_weight: float = 1.0, ce_weight: float = 1.0,
+                 normalize: bool = True) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError("strategy.buffer_size", f"must be an integer >= 1, got {buffer_size!r}",
                               "the total number of exemplars K over all classes (2000 in Rebuffi et al.)")
         if isinstance(bce_weight, bool) or not isinstance(bce_weight, int | float) or not bce_weight >= 0:
             raise ConfigError("strategy.bce_weight", f"must be a number >= 0, got {bce_weight!r}",
                               "the weight of iCaRL's sigmoid classification + distillation loss")
+        if isinstance(ce_weight, bool) or not isinstance(ce_weight, int | float) or not ce_weight >= 0:
+            raise ConfigError("strategy.ce_weight", f"must be a number >= 0, got {ce_weight!r}",
+                              "the weight of the module's cross-entropy (0: the paper's BCE-only loss)")
+        if bce_weight == 0 and ce_weight == 0:
+            raise ConfigError("strategy.ce_weight", "ce_weight=0 with bce_weight=0 leaves no loss to train on",
+                              "keep ce_weight=1 or set bce_weight > 0 (the paper: ce_weight=0, bce_weight=1)")
         self.buffer_size = buffer_size
         self.bce_weight = float(bce_weight)
+        self.task_loss_weight = float(ce_weight)
+        if not isinstance(normalize, bool):
+            raise ConfigError("strategy.normalize", f"must be true or false, got {normalize!r}",
+                              "true: herding and class means on L2-normalised features (the paper); false: raw")
+        self.normalize = normalize
         self.teacher = Teacher()
         self.num_outputs = 0
         # state (state_dict): committed exemplars, rows grouped by class, each class in herding order
@@ -139,7 +153,7 @@ class ICaRL(Strategy):
             self._refresh(net)
         if self.means is None:  # nothing learnt yet (the random-init reference test)
             return net(batch.x, batch.t)
-        features = F.normalize(net.features(batch.x).flatten(1), dim=1)
+        features = self._phi(net, batch.x)
         means, classes = self._means_on(features.device, features.dtype)
         distance = torch.cdist(features, means, compute_mode="donot_use_mm_for_euclid_dist")
         scores = features.new_full((len(features), self.num_outputs), float("-inf"))
@@ -195,16 +209,21 @@ class ICaRL(Strategy):
             self.pending = {"task": self._current_task, "positions": positions}
             self.stale = False
 
+    def _phi(self, net: nn.Module, x: Tensor) -> Tensor:
+        """φ(x): the backbone's features, L2-normalised unless `normalize=False` (mammoth's variant)."""
+        features = net.features(x).flatten(1)
+        return F.normalize(features, dim=1) if self.normalize else features
+
     @torch.no_grad()
     def _embed(self, net: nn.Module, batches: Iterable[Batch]) -> tuple[Tensor, Tensor, Tensor | None]:
-        """L2-normalised features (CPU, float32), labels and sample ids, in the batches' order (eval mode)."""
+        """φ of the batches (CPU, float32), labels and sample ids, in the batches' order (eval mode)."""
         device, training = device_of(net), net.training
         net.eval()
         features, labels, index = [], [], []
         try:
             for batch in batches:
                 batch = Batch.of(batch)
-                features.append(F.normalize(net.features(batch.x.to(device)).flatten(1), dim=1).float().cpu())
+                features.append(self._phi(net, batch.x.to(device)).float().cpu())
                 labels.append(batch.y.cpu())
                 index.append(None if batch.index is None else batch.index.cpu())
         finally:
@@ -215,7 +234,8 @@ class ICaRL(Strategy):
     def _set_means(self, features: Tensor, labels: Tensor) -> None:
         classes = torch.unique(labels)
         means = torch.stack([features[labels == c].double().mean(0) for c in classes.tolist()])
-        self.means = F.normalize(means, dim=1).float()  # "averages are also re-normalised" (Sec. 2.1)
+        # "averages are also re-normalised" (Sec. 2.1); mammoth keeps raw features and raw means
+        self.means = (F.normalize(means, dim=1) if self.normalize else means).float()
         self.mean_classes = classes
         self._device_means = None
 
