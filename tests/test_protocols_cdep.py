@@ -128,6 +128,27 @@ def test_early_stopping_restores_the_best_validation_weights(tmp_path, restore_b
     assert not all(torch.equal(final[k], snapshots.states[best if not restore_best else -1][k]) for k in final)
 
 
+def test_a_task_stopped_early_leaves_the_next_task_its_own_epochs(tmp_path) -> None:
+    # min_delta huge: every epoch after a task's first is "no improvement", so patience 0 stops each task
+    # after 2 of its 4 epochs; the next task must still start at its own epoch 0 and stop after 2 again
+    cfg = compose_config([
+        "dataset=split_digits", "dataset.train_samples_per_task=40", "dataset.class_groups=[[0,1],[2,3],[4,5]]",
+        "model=mlp",
+        "schedule.epochs_per_task=4", "callbacks=early_stopping", "callbacks.early_stopping.patience=0",
+        "callbacks.early_stopping.min_delta=1000000", "callbacks.early_stopping.restore_best=false",
+        "logger=none", "loader.batch_size=10",
+    ], tmp_path)
+    run = ContinualRun(cfg, tmp_path)
+    epochs = []
+    run.trainer.callbacks.append(type("Epochs", (L.Callback,), {"on_train_epoch_start": lambda self, trainer, module:
+                                       epochs.append((module.current_task, trainer.current_epoch))})())
+    stopper = next(c for c in run.trainer.callbacks if type(c).__name__ == "EarlyStoppingRestore")
+    run.fit()
+    assert [task for task, _ in stopper.history] == [0, 0, 1, 1, 2, 2]
+    assert epochs == [(0, 0), (0, 1), (1, 4), (1, 5), (2, 8), (2, 9)]  # each task from its own boundary
+    assert run.trainer.current_epoch == 12
+
+
 @needs_mnist
 @pytest.mark.parametrize("experiment", NEW_EXPERIMENTS)
 def test_new_experiments_compose_check_and_build(tmp_path, experiment) -> None:

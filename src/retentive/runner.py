@@ -138,6 +138,11 @@ class ContinualRun:
         self.trainer.fit_loop.max_epochs = (task + 1) * self.cfg.schedule.epochs_per_task
         if self.trainer.current_epoch < self.trainer.fit_loop.max_epochs:
             self.trainer.fit(self.module, train_loader, val_loaders)
+            # a task stopped early (early stopping) gives its unused epochs to nobody: the epoch counter
+            # jumps to the task's boundary so the next task trains its own epochs_per_task, no more
+            skipped = self.trainer.fit_loop.max_epochs - self.trainer.current_epoch
+            if skipped > 0:
+                self.trainer.fit_loop.epoch_progress.increment_by(skipped)
         elif self.module.reset_optimizer:  # resumed after the task's last epoch: the next task starts afresh
             self.module.optimizer_state_to_load = None
         self.trainer.test(self.module, self._test_loaders, verbose=False)
