@@ -11,6 +11,7 @@ from retentive.models import build_net, cnn_backbone, mlp_backbone
 from retentive.probes import PROBES, make_probe, mask_share
 from retentive.probes.baselines import pixel_baseline
 from retentive.probes.figures import ProbedImage, probe_mosaic
+from tests.conftest import needs_mnist
 
 
 def _input_gradient(net, x, t, target):
@@ -110,3 +111,31 @@ def test_unknown_probe_bad_options_and_conv_probes_on_an_mlp_fail_before_any_wor
     with pytest.raises(ConfigError, match="probes.captum.options.gradcam.layer: the model has no conv layer 5"):
         run_config("dataset=split_digits", "probes=gradcam", "model=cnn", "probes.captum.options.gradcam.layer=5")
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "results.json").exists()
+
+
+@needs_mnist
+def test_per_channel_standardisation_black_is_pixel_zero_and_probes_stay_finite():
+    import os
+
+    from retentive.data import ColorMNIST
+    from retentive.probes.baselines import normalisation_of, to_pixels
+
+    stream = ColorMNIST(data_dir=os.environ["DATA_DIR"], train_samples_per_task=300, test_samples_per_task=50,
+                        standardize=True)
+    test = stream.test(0)
+    mean, std = normalisation_of(test)
+    assert mean.shape == std.shape == (3, 1, 1) and len(set(std.flatten().tolist())) == 3  # one per channel
+    scalar = type("Scalar", (), {"mean": 0.1307, "std": 0.3081})()  # MNIST-style one number per dataset
+    assert normalisation_of(scalar) == pytest.approx((0.1307, 0.3081))
+    x = test.batch(list(range(4))).x
+    black = pixel_baseline("black", x, mean, std)
+    assert torch.allclose(to_pixels(black, mean, std), torch.zeros_like(x), atol=1e-6)  # every channel at 0
+    assert torch.allclose(to_pixels(x, mean, std), test.images[:4].float() / 255, atol=1e-5)  # round trip
+    torch.manual_seed(0)
+    net = build_net(cnn_backbone, stream.input_shape, [10], multihead=False).eval()
+    t = torch.zeros(4, dtype=torch.long)
+    for name in ("saliency", "integrated_gradients"):
+        probe = make_probe(name, baseline="black")
+        probe.pixel_mean, probe.pixel_std = mean, std
+        maps = probe.attribute(net, x, t, test.labels[:4])
+        assert maps.shape == (4, 1, 28, 28) and torch.isfinite(maps).all() and maps.abs().sum() > 0, name

@@ -26,6 +26,7 @@ from retentive.errors import ConfigError, require  # noqa: E402
 from retentive.loggers import log_image, log_table  # noqa: E402
 from retentive.metrics.explanation_drift import SIMILARITIES, ExplanationDriftMatrix  # noqa: E402
 from retentive.probes.attribution import AttributionProbe, make_probe  # noqa: E402
+from retentive.probes.baselines import normalisation_of  # noqa: E402
 from retentive.probes.sample import fixed_sample  # noqa: E402
 
 log = logging.getLogger("retentive")
@@ -108,7 +109,7 @@ class ExplanationDrift(ContinualCallback):
         self.samples = [fixed_sample(stream.test(t), self.samples_per_task, self.seed) for t in range(stream.num_tasks)]
         for probe in self.probes.values():  # probes whose baselines live in pixel space (e.g. black)
             if hasattr(probe, "pixel_mean"):
-                probe.pixel_mean, probe.pixel_std = float(stream.test(0).mean), float(stream.test(0).std)
+                probe.pixel_mean, probe.pixel_std = normalisation_of(stream.test(0))
         self.task_names = list(stream.task_names)
         self.output_dir = self.output_dir or str(output_dir)
         self.metrics = {name: ExplanationDriftMatrix(stream.num_tasks, self.similarities, self.topk)

@@ -16,7 +16,7 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occ
 from torch import Tensor, nn
 
 from retentive.errors import ConfigError, require
-from retentive.probes.baselines import check_baseline, pixel_baseline, to_pixels
+from retentive.probes.baselines import check_baseline, on_device, pixel_baseline, to_pixels
 
 
 @dataclass
@@ -95,7 +95,7 @@ class SaliencyProbe(AttributionProbe):
         if self.abs:
             delta = delta.abs()
         # the model sees (pixel - mean) / std: d logit / d pixel = d logit / d x / std
-        delta = delta / self.pixel_std
+        delta = delta / on_device(self.pixel_std, delta)
         return Explanation(_channel_sum(delta), _channel_sum(delta * to_pixels(x, self.pixel_mean, self.pixel_std)))
 
 

@@ -18,7 +18,7 @@ from retentive.data.stream import TaskStream
 from retentive.errors import ConfigError, require
 from retentive.loggers import log_image
 from retentive.probes.attribution import PROBES, AttributionProbe, Explanation, make_probe
-from retentive.probes.baselines import to_pixels
+from retentive.probes.baselines import normalisation_of, to_pixels
 from retentive.probes.figures import ProbedImage, draw_probe_figure
 from retentive.probes.sample import fixed_sample
 
@@ -85,7 +85,7 @@ class AttributionProbes(ContinualCallback):
         """The runner hands over the task stream and the run dir (before any training)."""
         tests = [stream.test(t) for t in range(stream.num_tasks)]
         self.samples = [fixed_sample(d, self.samples_per_task, self.sample_seed) for d in tests]
-        self.pixel_mean, self.pixel_std = float(tests[0].mean), float(tests[0].std)
+        self.pixel_mean, self.pixel_std = normalisation_of(tests[0])
         for probe in self.probes:
             probe.pixel_mean, probe.pixel_std = self.pixel_mean, self.pixel_std
         self.output_dir = self.output_dir or str(output_dir)

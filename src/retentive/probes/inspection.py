@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchvision.transforms.functional import gaussian_blur
 
 from retentive.errors import require
+from retentive.probes.baselines import Stat, on_device
 
 
 def kernels(layer: nn.Conv2d, max_filters: int) -> Tensor:
@@ -41,7 +42,7 @@ class AscentOptions:
         require(self.blur_sigma >= 0, "probes.inspection.blur_sigma", f"{self.blur_sigma!r} must be >= 0")
 
 
-def ascend(objective: Callable[[Tensor], Tensor], shape: tuple[int, ...], mean: float, std: float,
+def ascend(objective: Callable[[Tensor], Tensor], shape: tuple[int, ...], mean: Stat, std: Stat,
            options: AscentOptions, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, Tensor]:
     """Maximise `objective(x) -> [N]` (x in model space, `shape` = `[N, C, H, W]`) over pixel images
     from seeded grey noise: Adam on the pixels, a random shift of up to `jitter` pixels every step
@@ -51,6 +52,7 @@ def ascend(objective: Callable[[Tensor], Tensor], shape: tuple[int, ...], mean: 
     generator = torch.Generator().manual_seed(options.seed)
     pixels = (0.5 + 0.1 * torch.randn(shape, generator=generator)).clamp(0, 1).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([pixels], lr=options.lr)
+    mean, std = on_device(mean, pixels), on_device(std, pixels)
     size = min(2 * int(round(3 * options.blur_sigma)) + 1, 2 * min(shape[-2:]) - 1)
     with torch.no_grad():
         start = objective((pixels - mean) / std).detach()

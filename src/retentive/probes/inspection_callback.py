@@ -22,6 +22,7 @@ from retentive.data.stream import TaskStream  # noqa: E402
 from retentive.errors import require  # noqa: E402
 from retentive.loggers import log_image  # noqa: E402
 from retentive.probes.attribution import conv_at  # noqa: E402
+from retentive.probes.baselines import normalisation_of  # noqa: E402
 from retentive.probes.inspection import (  # noqa: E402
     AscentOptions,
     ascend,
@@ -119,7 +120,7 @@ class ModelInspection(ContinualCallback):
     def attach(self, stream: TaskStream, output_dir: str | Path) -> None:
         test = stream.test(0)
         self.input_shape = tuple(stream.input_shape)
-        self.mean, self.std = float(test.mean), float(test.std)
+        self.mean, self.std = normalisation_of(test)
         self.head_sizes, self.multihead = list(stream.head_sizes), bool(stream.multihead)
         self.output_dir = self.output_dir or str(output_dir)
 
