@@ -62,6 +62,16 @@ def test_masked_matrix_in_results_and_never_below_class_il(masked_run) -> None:
     assert len(results["random_init_accuracy_task_masked"]) == 5
 
 
+def test_evaluate_retests_the_masked_accuracy_of_a_checkpoint(masked_run) -> None:
+    from retentive.evaluate import evaluate_checkpoint
+
+    run, results = masked_run
+    report = evaluate_checkpoint(run.output_dir / "checkpoints" / "last.pt")
+    assert report["accuracy_task_masked"] == pytest.approx(results["accuracy_matrix_task_masked"][-1], abs=1e-6)
+    assert report["accuracy"] == pytest.approx(results["accuracy_matrix"][-1], abs=1e-6)
+    assert report["ACC_seen_task_masked"] == pytest.approx(results["ACC_task_masked"], abs=1e-6)
+
+
 def test_masked_matrix_survives_a_checkpoint_round_trip(masked_run, tmp_path: Path) -> None:
     run, results = masked_run
     copy = ContinualResults(tmp_path, 5, run.stream.task_names, {})

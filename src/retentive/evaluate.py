@@ -2,7 +2,8 @@
 
 Re-tests every task of a run from one of its checkpoints: the config stored in the checkpoint
 rebuilds the stream and the network, the weights are loaded weights-only, and the accuracy per
-task is printed and written next to the run as `evaluation_<checkpoint>.json`.
+task is printed and written next to the run as `evaluation_<checkpoint>.json` (with the
+Task-IL-by-masking accuracy too when the run set `evaluation.task_masked`).
 """
 
 from __future__ import annotations
@@ -39,13 +40,18 @@ def rebuild(state: dict[str, Any]) -> tuple[DictConfig, Any, Any, Any]:
 
 
 @torch.no_grad()
-def score(strategy: Any, net: torch.nn.Module, dataset: Any, batch_size: int = 1024) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of `net` on `dataset`, classifying by `strategy.eval_logits`."""
+def score(strategy: Any, net: torch.nn.Module, dataset: Any, batch_size: int = 1024,
+          units: list[int] | None = None) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of `net` on `dataset`, classifying by `strategy.eval_logits`;
+    with `units`, only those output units compete (the task's own: Task-IL by masking)."""
     from retentive.data.loaders import plain_loader
+    from retentive.module import mask_other_tasks
 
     correct, total, summed = 0, 0, 0.0
     for batch in plain_loader(dataset, batch_size):
         logits = strategy.eval_logits(net, batch)
+        if units is not None:
+            logits = mask_other_tasks(logits, units)
         correct += int((logits.argmax(1) == batch.y).sum())
         summed += float(torch.nn.functional.cross_entropy(logits, batch.y, reduction="sum"))
         total += len(batch)
@@ -59,16 +65,21 @@ def evaluate_checkpoint(ckpt_path: str | Path, split: str = "test", batch_size: 
     if split not in ("test", "val"):
         raise ConfigError("split", f"'{split}' is not a split", "choose test or val")
     state = load_checkpoint(ckpt_path)
-    _, stream, net, strategy = rebuild(state)
+    cfg, stream, net, strategy = rebuild(state)
     accuracy, loss = [], []
     for task in range(stream.num_tasks):
         task_accuracy, task_loss = score(strategy, net, getattr(stream, split)(task), batch_size)
         accuracy.append(task_accuracy)
         loss.append(task_loss)
     position = state["position"]
-    return {"checkpoint": str(ckpt_path), "split": split, "position": position, "task_names": stream.task_names,
-            "accuracy": accuracy, "loss": loss,
-            "ACC_seen": sum(accuracy[: position["task"] + 1]) / (position["task"] + 1)}
+    seen = position["task"] + 1
+    report = {"checkpoint": str(ckpt_path), "split": split, "position": position, "task_names": stream.task_names,
+              "accuracy": accuracy, "loss": loss, "ACC_seen": sum(accuracy[:seen]) / seen}
+    if cfg.get("evaluation", {}).get("task_masked", False):
+        masked = [score(strategy, net, getattr(stream, split)(task), batch_size, stream.task_output_units[task])[0]
+                  for task in range(stream.num_tasks)]
+        report |= {"accuracy_task_masked": masked, "ACC_seen_task_masked": sum(masked[:seen]) / seen}
+    return report
 
 
 def _parse(args: list[str]) -> dict[str, str]:
@@ -101,6 +112,9 @@ def cli(argv: list[str] | None = None) -> None:
           f"{report['split']} split:")
     for task, (name, acc) in enumerate(zip(report["task_names"], report["accuracy"], strict=True)):
         print(f"  task {task} ({name}): {100 * acc:.2f}%")
+    if "accuracy_task_masked" in report:
+        print(f"Task-IL by masking (each task's own units): mean over tasks seen "
+              f"{100 * report['ACC_seen_task_masked']:.2f}%")
     print(f"mean over tasks seen: {100 * report['ACC_seen']:.2f}%  written to {out}")
 
 
