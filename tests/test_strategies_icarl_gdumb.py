@@ -167,10 +167,11 @@ def test_icarl_evaluation_before_the_task_end_selects_what_the_task_end_commits(
     assert torch.equal(lazy.memory.labels, eager.memory.labels)
 
 
-def test_icarl_loss_is_bce_with_one_hot_new_and_teacher_sigmoid_old_targets() -> None:
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_icarl_loss_is_bce_with_one_hot_new_and_teacher_sigmoid_old_targets(temperature: float) -> None:
     stream = SplitDigits(scenario="class")
     net = net_for(stream)
-    icarl = icarl_through(stream, net, tasks=1, buffer_size=40, bce_weight=0.5)
+    icarl = icarl_through(stream, net, tasks=1, buffer_size=40, bce_weight=0.5, temperature=temperature)
     teacher = net_for(stream)
     teacher.load_state_dict(net.state_dict())
     icarl.train_dataset(1, stream)
@@ -179,7 +180,7 @@ def test_icarl_loss_is_bce_with_one_hot_new_and_teacher_sigmoid_old_targets() ->
     batch = Batch.cat([stream.train(1).batch(list(range(12))), icarl.memory.batch([0, 1, 30, 31])])
     logits = net(batch.x)
     with torch.no_grad():
-        old = torch.sigmoid(teacher(batch.x)[:, :2])
+        old = torch.sigmoid(teacher(batch.x)[:, :2] / temperature)
     targets = torch.cat([old, F.one_hot(batch.y, 10)[:, 2:4].float()], 1)  # units 0, 1 old; 2, 3 new
     p = torch.sigmoid(logits[:, :4]).double()
     expected = -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()

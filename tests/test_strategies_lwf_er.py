@@ -12,6 +12,7 @@ from torch import Tensor
 from retentive.config import compose_config
 from retentive.data import SplitDigits
 from retentive.data.batch import Batch
+from retentive.errors import ConfigError
 from retentive.models import ContinualNet, mlp_backbone
 from retentive.strategies import ER, LwF, ReservoirBuffer
 from tests.conftest import needs_mnist, start_task
@@ -199,6 +200,46 @@ def test_lwf_task_il_loss_sums_the_kl_of_every_earlier_head_without_padding() ->
     loss = lwf.loss(net, batch, net(batch.x, batch.t))
     assert torch.isfinite(loss) and loss.item() == pytest.approx(sum(terms).item(), rel=1e-4)
     assert min(terms).item() > 0.01  # both earlier heads count
+
+
+def test_lwf_van_de_ven_form_weighs_by_task_and_pads_the_teacher_over_the_active_classes() -> None:
+    stream = SplitDigits(scenario="class")
+    net = net_for(stream, seed=0)
+    lwf = lwf_after_task_0(stream, net, task=2, balance="by_task", student_units="active")
+    lwf.train_dataset(2, stream)  # the runner's order: the task's classes (4, 5) become active
+    assert lwf.task_loss_weight == pytest.approx(1 / 3)  # rnt = 1/t, t = 3 (1-based)
+    old = net_for(stream, seed=0)
+    old.load_state_dict(net.state_dict())
+    perturb(net)
+    batch = stream.train(2).batch(list(range(16)))
+    logits = net(batch.x).detach().requires_grad_(True)
+    p = torch.softmax(old(batch.x)[:, :4].double() / 2.0, 1)  # teacher: old classes 0-3 only
+    log_q = torch.log_softmax(logits[:, :6].double() / 2.0, 1)  # student: every class seen, 0-5
+    padded = torch.cat([p, torch.zeros(16, 2, dtype=torch.double)], 1)
+    soft_ce = -(padded * log_q).sum(1).mean()  # van de Ven's loss_fn_kd, before T^2
+    entropy = -(p * p.log()).sum(1).mean()  # ours is the KL: the soft CE minus the teacher's entropy
+    expected = (2 / 3) * 4.0 * (soft_ce - entropy)
+    loss = lwf.loss(net, batch, logits)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert (logits.grad[:, 4:6] > 0).all()  # descending pushes the current classes' scores down
+    assert (logits.grad[:, 6:] == 0).all()  # unseen classes take no part
+    with pytest.raises(ConfigError, match="strategy.balance"):
+        LwF(balance="even")
+
+
+def test_lwf_by_task_averages_the_earlier_heads_in_task_il() -> None:
+    stream = SplitDigits(scenario="task")
+    net = net_for(stream, seed=0, head_sizes=[2] * 5)
+    summed = lwf_after_task_0(stream, net, task=2)
+    averaged = lwf_after_task_0(stream, net, task=2, balance="by_task")
+    perturb(net)
+    batch = stream.train(2).batch(list(range(16)))
+    logits = net(batch.x, batch.t)
+    # by_task: (1 - 1/3) * mean over the 2 earlier heads = (2/3) / 2 of the plain sum
+    assert averaged.loss(net, batch, logits).item() == pytest.approx(summed.loss(net, batch, logits).item() / 3,
+                                                                     rel=1e-5)
+    assert summed.task_loss_weight == 1.0 and averaged.task_loss_weight == pytest.approx(1 / 3)
 
 
 # -- against naive, end to end on Split MNIST -----------------------------------------------

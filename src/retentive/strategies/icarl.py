@@ -36,7 +36,7 @@ class ICaRL(Strategy):
     - `on_task_start` (t > 0): the teacher (the net as it is now) is frozen.
     - `loss`, added to the module's cross-entropy on the same batch: `bce_weight` ·
       BCE-with-logits over the units of the classes seen so far (old and new), targets one-hot for
-      the new classes' units and sigmoid(teacher logits) for the old classes' units, mean over
+      the new classes' units and sigmoid(teacher logits / `temperature`) for the old ones, mean over
       samples × units (mammoth's `models/icarl.py`). The paper's loss is the BCE alone
       (`ce_weight=0`, also mammoth's and van de Ven's); by default the module's CE is kept
       (`ce_weight=1`: CE + BCE), which trains the head the NME does not use more stably.
@@ -52,7 +52,7 @@ class ICaRL(Strategy):
     """
 
     def __init__(self, buffer_size: int = 2000, bce_weight: float = 1.0, ce_weight: float = 1.0,
-                 normalize: bool = True) -> None:
+                 normalize: bool = True, temperature: float = 1.0) -> None:
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError("strategy.buffer_size", f"must be an integer >= 1, got {buffer_size!r}",
                               "the total number of exemplars K over all classes (2000 in Rebuffi et al.)")
@@ -72,6 +72,10 @@ class ICaRL(Strategy):
             raise ConfigError("strategy.normalize", f"must be true or false, got {normalize!r}",
                               "true: herding and class means on L2-normalised features (the paper); false: raw")
         self.normalize = normalize
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
+            raise ConfigError("strategy.temperature", f"must be a number > 0, got {temperature!r}",
+                              "1: targets sigmoid(teacher logits) (the paper, mammoth); 2: van de Ven's KD_temp")
+        self.temperature = float(temperature)
         self.teacher = Teacher()
         self.num_outputs = 0
         # state (state_dict): committed exemplars, rows grouped by class, each class in herding order
@@ -127,7 +131,7 @@ class ICaRL(Strategy):
         units = torch.cat([old, self._new_classes.to(logits.device)]).sort().values
         targets = F.one_hot(batch.y, logits.shape[1]).to(logits.dtype)
         if len(old) and self.teacher:
-            targets[:, old] = torch.sigmoid(self.teacher(batch.x, batch.t)[:, old]).to(logits.dtype)
+            targets[:, old] = torch.sigmoid(self.teacher(batch.x, batch.t)[:, old] / self.temperature).to(logits.dtype)
         return self.bce_weight * F.binary_cross_entropy_with_logits(logits[:, units], targets[:, units])
 
     def on_train_batch_end(self, net: nn.Module, batch: Batch, logits: Tensor) -> None:
