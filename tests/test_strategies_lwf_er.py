@@ -104,6 +104,41 @@ def test_class_balanced_mode_evens_out_an_unbalanced_stream() -> None:
     assert torch.bincount(reservoir.stored().y, minlength=3)[0] > 15  # ~25 of 30 are class 0
 
 
+def test_class_balanced_freezes_on_shared_labels_where_task_balanced_shares_the_memory() -> None:
+    # Domain-IL: every task has labels 0 and 1; three tasks of 60 samples offered to 30 slots
+    stream = SplitDigits(scenario="domain")
+    kept = {}
+    for mode in ("class_balanced", "task_balanced"):
+        buffer = ReservoirBuffer(30, seed=0, mode=mode)
+        for task in range(3):
+            data = stream.train(task).batch(list(range(60)))
+            assert torch.equal(torch.unique(data.y), torch.tensor([0, 1])) and (data.t == task).all()
+            buffer.add(data)
+        kept[mode] = torch.bincount(buffer.stored().t, minlength=3).tolist()
+    assert kept["class_balanced"] == [30, 0, 0]  # the first task fills it, nothing later is ever short
+    assert kept["task_balanced"] == [10, 10, 10]
+
+
+def test_er_task_end_fill_replays_only_earlier_tasks_in_equal_random_shares() -> None:
+    stream = SplitDigits(scenario="domain")
+    net = net_for(stream, seed=0)
+    er = ER(buffer_size=40, buffer_mode="task_balanced", fill="task_end")
+    er.setup(net)
+    for task in range(3):
+        er.on_task_start(net, task)
+        batch = stream.train(task).batch(list(range(16)))
+        er.on_train_batch_end(net, batch, net(batch.x))  # stream batches are not stored
+        assert len(er.buffer) == (0 if task == 0 else 40)
+        er.on_task_end(net, task, [stream.train(task).batch()])
+    stored = er.buffer.stored()
+    assert sorted(torch.bincount(stored.t).tolist()) == [13, 13, 14]  # 40 slots over 3 tasks, equal to within 1
+    ids = stored.index[stored.t == 0]
+    first_rows = stream.train(0).sample_ids[: len(ids)]
+    assert len(set(ids.tolist())) == len(ids) and not torch.equal(ids.sort().values, first_rows.sort().values)
+    with pytest.raises(ConfigError, match="strategy.fill"):
+        ER(fill="epoch")
+
+
 def test_er_state_dict_is_weights_only_loadable_and_replays_the_same_batch() -> None:
     stream = SplitDigits(scenario="class")
     net = net_for(stream, seed=0)

@@ -97,6 +97,8 @@ RULES: tuple[Rule, ...] = (
     _r("strategy.bce_weight", "float", low=0),
     _r("strategy.ce_weight", "float", low=0),
     _r("strategy.balance", "choice", choices=("fixed", "by_task")),
+    _r("strategy.fill", "choice", choices=("stream", "task_end")),
+    _r("strategy.buffer_mode", "choice", choices=("reservoir", "class_balanced", "task_balanced")),
     _r("strategy.student_units", "choice", choices=("old", "active")),
     _r("strategy.normalize", "bool"),
     _r("strategy.task_end_samples", "int", low=1, nullable=True),

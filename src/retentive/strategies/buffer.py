@@ -15,7 +15,7 @@ from torch import Tensor
 from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 
-MODES = ("reservoir", "class_balanced")
+MODES = ("reservoir", "class_balanced", "task_balanced")
 FIELDS = ("x", "y", "t", "index")
 
 
@@ -25,6 +25,9 @@ class ReservoirBuffer:
     `mode="class_balanced"` fills the buffer, then lets a sample in only if its class holds fewer
     samples than the largest class, evicting a random sample of a largest class (GDumb's greedy
     sampler, Prabhu et al. 2020): classes end up equally represented however unbalanced the stream.
+    `mode="task_balanced"` does the same with task ids: every task seen keeps an equal share (Hsu et
+    al. 2018's memory). Where tasks share their labels (Domain-IL, Task-IL with per-task labels 0..k),
+    class_balanced freezes once full — no new class ever arrives — so use task_balanced there.
     """
 
     def __init__(self, capacity: int, seed: int = 0, mode: str = "reservoir") -> None:
@@ -70,8 +73,8 @@ class ReservoirBuffer:
         if not self.data:
             self._allocate(batch.x)
         self._pending = extras
-        if self.mode == "class_balanced":
-            self._add_balanced(batch)
+        if self.mode != "reservoir":
+            self._add_balanced(batch, "y" if self.mode == "class_balanced" else "t")
             return
         i = self.seen + torch.arange(n)  # 0-based stream position of each sample
         j = (torch.rand(n, generator=self.generator, dtype=torch.float64) * (i + 1)).long().minimum(i)
@@ -85,18 +88,18 @@ class ReservoirBuffer:
         self.seen += n
         self.size = min(self.seen, self.capacity)
 
-    def _add_balanced(self, batch: Batch) -> None:
-        labels = batch.y.detach().cpu()
+    def _add_balanced(self, batch: Batch, key: str) -> None:
+        labels = (batch.y if key == "y" else batch.t).detach().cpu()
         for row in range(len(labels)):
             self.seen += 1
             if self.size < self.capacity:
                 slot = self.size
                 self.size += 1
             else:
-                counts = torch.bincount(self.data["y"], minlength=int(labels[row]) + 1)
+                counts = torch.bincount(self.data[key], minlength=int(labels[row]) + 1)
                 if counts[labels[row]] + 1 >= counts.max():
-                    continue  # its class is already (one of) the largest
-                largest = (self.data["y"] == counts.argmax()).nonzero().squeeze(1)
+                    continue  # its group is already (one of) the largest
+                largest = (self.data[key] == counts.argmax()).nonzero().squeeze(1)
                 slot = int(largest[torch.randint(len(largest), (1,), generator=self.generator)])
             self._write(torch.tensor([slot]), batch, torch.tensor([row]))
 

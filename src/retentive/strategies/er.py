@@ -7,6 +7,8 @@ so far; the memory is filled by reservoir sampling, so it needs no task boundari
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -25,7 +27,9 @@ class ER(Strategy):
     repeat the memory until it matches the task's data in one shuffled set; we mix per step, as
     Chaudhry et al. do). The buffer takes the current stream batch after each optimizer step
     (never replayed samples), and is kept on the CPU; only the drawn batch moves to the net's device.
-    Under DDP each process keeps a buffer of its own shards of the stream.
+    Under DDP each process keeps a buffer of its own shards of the stream. `fill="task_end"` instead
+    offers each finished task to the buffer at its end, so a task replays only earlier tasks (Hsu et
+    al.'s naive rehearsal; with `buffer_mode="task_balanced"`, an equal random share per task).
     """
 
     def __init__(
@@ -35,15 +39,20 @@ class ER(Strategy):
         replay_weight: float = 1.0,
         buffer_mode: str = "reservoir",
         seed: int = 0,
+        fill: str = "stream",
     ) -> None:
         if replay_batch_size is not None and (not isinstance(replay_batch_size, int) or replay_batch_size < 1):
             raise ConfigError("strategy.replay_batch_size", f"must be an integer >= 1 or null, got {replay_batch_size!r}",
                               "null replays as many samples as the current batch holds")
         if not isinstance(replay_weight, int | float) or not replay_weight >= 0:
             raise ConfigError("strategy.replay_weight", f"must be a number >= 0, got {replay_weight!r}")
+        if fill not in ("stream", "task_end"):
+            raise ConfigError("strategy.fill", f"'{fill}' is not a fill", "stream: every step's batch "
+                              "(Chaudhry et al.); task_end: each finished task, in random order (Hsu et al.)")
         self.buffer = ReservoirBuffer(buffer_size, seed, buffer_mode)
         self.replay_batch_size = replay_batch_size
         self.replay_weight = float(replay_weight)
+        self.fill = fill
 
     def loss(self, net: nn.Module, batch: Batch, logits: Tensor) -> Tensor:
         if len(self.buffer) == 0 or self.replay_weight == 0:
@@ -52,7 +61,13 @@ class ER(Strategy):
         return self.replay_weight * F.cross_entropy(net(replay.x, replay.t), replay.y)
 
     def on_train_batch_end(self, net: nn.Module, batch: Batch, logits: Tensor) -> None:
-        self.buffer.add(batch)
+        if self.fill == "stream":
+            self.buffer.add(batch)
+
+    def on_task_end(self, net: nn.Module, task_id: int, batches: Iterable[Batch]) -> None:
+        if self.fill == "task_end":  # the whole task in the buffer's own random order (same on every process)
+            task = Batch.cat([Batch.of(batch) for batch in batches])
+            self.buffer.add(task.select(torch.randperm(len(task), generator=self.buffer.generator)))
 
     def state_dict(self) -> dict:
         return {"buffer": self.buffer.state_dict()}
