@@ -85,6 +85,8 @@ def test_a_lambda_search_optimises_the_validation_split_not_test(tmp_path):
     (["schedule.steps_per_task=2", "schedule.epochs_per_task=4"], "error: schedule.epochs_per_task: 4 evaluation"),
     (["strategy=er", "strategy.buffer_mode=class_balanced", "dataset.scenario=domain"],
      "error: strategy.buffer_mode: class_balanced in Domain-IL keeps the first task's samples"),
+    (["strategy=er", "strategy.buffer_mode=class_balanced", "dataset.scenario=task"],
+     "error: strategy.buffer_mode: class_balanced in Task-IL keeps the first task's samples"),
     (["trainer=gpu"], "error: trainer.accelerator: 'gpu' asked for, but this machine has no NVIDIA GPU"),
 ])
 def test_impossible_combinations_are_one_line_before_torch(args, line):

@@ -108,15 +108,18 @@ def test_class_balanced_freezes_on_shared_labels_where_task_balanced_shares_the_
     # Domain-IL: every task has labels 0 and 1; three tasks of 60 samples offered to 30 slots
     stream = SplitDigits(scenario="domain")
     kept = {}
-    for mode in ("class_balanced", "task_balanced"):
+    for mode in ("class_balanced", "task_balanced", "task_class_balanced"):
         buffer = ReservoirBuffer(30, seed=0, mode=mode)
         for task in range(3):
             data = stream.train(task).batch(list(range(60)))
             assert torch.equal(torch.unique(data.y), torch.tensor([0, 1])) and (data.t == task).all()
             buffer.add(data)
-        kept[mode] = torch.bincount(buffer.stored().t, minlength=3).tolist()
+        stored = buffer.stored()
+        kept[mode] = torch.bincount(stored.t, minlength=3).tolist()
+        pairs = torch.bincount(stored.t * 2 + stored.y, minlength=6).tolist()
     assert kept["class_balanced"] == [30, 0, 0]  # the first task fills it, nothing later is ever short
     assert kept["task_balanced"] == [10, 10, 10]
+    assert kept["task_class_balanced"] == [10, 10, 10] and pairs == [5] * 6  # GDumb's: every (task, class)
 
 
 def test_er_task_end_fill_replays_only_earlier_tasks_in_equal_random_shares() -> None:

@@ -78,9 +78,10 @@ def check_combinations(values: dict[str, Any]) -> None:
     if isinstance(steps, int) and isinstance(epochs, int) and epochs > steps:
         raise ConfigError("schedule.epochs_per_task", f"{epochs} evaluation points for only {steps} steps per task",
                           "with schedule.steps_per_task set, epochs_per_task counts evaluations: use <= steps")
-    if values.get("strategy.buffer_mode") == "class_balanced" and values.get("dataset.scenario") == "domain":
-        raise ConfigError("strategy.buffer_mode", "class_balanced in Domain-IL keeps the first task's samples for "
-                          "ever (every task has the same labels, so no class is ever short)",
+    scenario = values.get("dataset.scenario")
+    if values.get("strategy.buffer_mode") == "class_balanced" and scenario in ("domain", "task"):
+        raise ConfigError("strategy.buffer_mode", f"class_balanced in {scenario.capitalize()}-IL keeps the first "
+                          "task's samples for ever (every task has the same labels 0..k, so no class is ever short)",
                           "use strategy.buffer_mode=task_balanced (an equal share per task) or reservoir")
 
 

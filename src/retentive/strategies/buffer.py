@@ -15,7 +15,7 @@ from torch import Tensor
 from retentive.data.batch import Batch
 from retentive.errors import ConfigError
 
-MODES = ("reservoir", "class_balanced", "task_balanced")
+MODES = ("reservoir", "class_balanced", "task_balanced", "task_class_balanced")
 FIELDS = ("x", "y", "t", "index")
 
 
@@ -28,6 +28,8 @@ class ReservoirBuffer:
     `mode="task_balanced"` does the same with task ids: every task seen keeps an equal share (Hsu et
     al. 2018's memory). Where tasks share their labels (Domain-IL, Task-IL with per-task labels 0..k),
     class_balanced freezes once full — no new class ever arrives — so use task_balanced there.
+    `mode="task_class_balanced"` balances (task, class) pairs: class_balanced in Class-IL, and an
+    equal share per class of every task where labels repeat (GDumb beyond Class-IL).
     """
 
     def __init__(self, capacity: int, seed: int = 0, mode: str = "reservoir") -> None:
@@ -74,7 +76,7 @@ class ReservoirBuffer:
             self._allocate(batch.x)
         self._pending = extras
         if self.mode != "reservoir":
-            self._add_balanced(batch, "y" if self.mode == "class_balanced" else "t")
+            self._add_balanced(batch)
             return
         i = self.seen + torch.arange(n)  # 0-based stream position of each sample
         j = (torch.rand(n, generator=self.generator, dtype=torch.float64) * (i + 1)).long().minimum(i)
@@ -88,18 +90,26 @@ class ReservoirBuffer:
         self.seen += n
         self.size = min(self.seen, self.capacity)
 
-    def _add_balanced(self, batch: Batch, key: str) -> None:
-        labels = (batch.y if key == "y" else batch.t).detach().cpu()
-        for row in range(len(labels)):
+    def _groups(self, y: Tensor, t: Tensor) -> Tensor:
+        """The group each sample is balanced in: its class, its task, or the (task, class) pair."""
+        if self.mode == "class_balanced":
+            return y
+        return t if self.mode == "task_balanced" else t * (1 << 20) + y
+
+    def _add_balanced(self, batch: Batch) -> None:
+        groups = self._groups(batch.y.detach().cpu(), batch.t.detach().cpu())
+        for row in range(len(groups)):
             self.seen += 1
             if self.size < self.capacity:
                 slot = self.size
                 self.size += 1
             else:
-                counts = torch.bincount(self.data[key], minlength=int(labels[row]) + 1)
-                if counts[labels[row]] + 1 >= counts.max():
+                stored = self._groups(self.data["y"], self.data["t"])
+                values, counts = torch.unique(stored, return_counts=True)
+                own = counts[values == groups[row]]
+                if (own[0] if len(own) else 0) + 1 >= counts.max():
                     continue  # its group is already (one of) the largest
-                largest = (self.data[key] == counts.argmax()).nonzero().squeeze(1)
+                largest = (stored == values[counts.argmax()]).nonzero().squeeze(1)
                 slot = int(largest[torch.randint(len(largest), (1,), generator=self.generator)])
             self._write(torch.tensor([slot]), batch, torch.tensor([row]))
 

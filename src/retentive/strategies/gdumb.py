@@ -47,9 +47,10 @@ class GDumb(Strategy):
     Protocol for task t (the runner's hooks, in order):
 
     - `train_dataset`: the memory absorbs the task's training data once, in the stream's order,
-      with `ReservoirBuffer(mode="class_balanced")` (GDumb's greedy sampler: a sample enters while
+      with `ReservoirBuffer(mode="task_class_balanced")` (GDumb's greedy sampler: a sample enters while
       there is room, or when its class is smaller than the largest, evicting a random sample of a
-      largest class); the task trains on the memory's contents only, never on the stream.
+      largest class; classes of different tasks count apart, so Domain-IL's repeated labels keep
+      every task); the task trains on the memory's contents only, never on the stream.
     - `train_sampler`: each epoch draws `samples_per_epoch` samples from the memory (repeated
       shuffles; null: as many as the task's training set holds, so the run takes exactly the
       optimizer steps that training on the stream would); an iteration-based schedule
@@ -75,7 +76,7 @@ class GDumb(Strategy):
             raise ConfigError("strategy.reinit", f"must be true or false, got {reinit!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError("strategy.seed", f"must be an integer, got {seed!r}")
-        self.buffer = ReservoirBuffer(buffer_size, seed, "class_balanced")
+        self.buffer = ReservoirBuffer(buffer_size, seed, "task_class_balanced")
         self.samples_per_epoch = samples_per_epoch
         self.reinit = reinit
         self.seed = seed
