@@ -110,3 +110,23 @@ def test_new_experiments_compose_and_pass_the_schema(experiment: str, tmp_path: 
         assert cfg.model.optimizer._target_ == "torch.optim.SGD" and cfg.loader.batch_size == 10
         assert list(cfg.model.backbone.hidden) == [100, 100] and cfg.evaluation.task_masked
         assert not cfg.schedule.reset_optimizer and cfg.dataset.scenario == "class"
+
+
+def test_loss_units_seen_leaves_unseen_classes_out_of_the_task_loss(tmp_path: Path) -> None:
+    import torch.nn.functional as F
+
+    cfg = compose_config([*BASE[:-1], "model.loss_units=seen", "dataset.train_samples_per_task=64"], tmp_path)
+    run = ContinualRun(cfg, tmp_path)
+    run.module.current_task = 1
+    # the runner sets the units at every task start; here by hand, as at task 1
+    run.module.loss_units = sorted({u for units in run.stream.task_output_units[:2] for u in units})
+    assert run.module.loss_units == [0, 1, 2, 3]
+    batch = run.stream.train(1).batch(list(range(32)))
+    logits = run.module.net(batch.x, batch.t)
+    loss = run.module.task_loss(logits, batch)
+    assert loss.item() == pytest.approx(F.cross_entropy(logits[:, :4], batch.y).item(), rel=1e-6)
+    loss.backward()
+    head = run.module.net.heads[0].weight.grad
+    assert head[4:].abs().sum() == 0 and head[:4].abs().sum() > 0  # classes of later tasks get no gradient
+    results = run.fit()  # and a whole run trains with it
+    assert results["accuracy_matrix"][0][0] > 0.9 and run.module.loss_units == list(range(10))

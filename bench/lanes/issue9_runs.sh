@@ -86,6 +86,22 @@ classil() {  # item "Class-IL rows analysed": vdV Split MNIST Class-IL at the pr
   "${REPRO[@]}" render
 }
 
+classil_seen() {  # Class-IL with the task loss over the classes seen so far (model.loss_units=seen), as the authors
+  PAPER="van de Ven & Tolias 2019"
+  local spec method label value
+  for spec in "ewc|EWC|20.01" "online_ewc|online EWC|19.96" "si|SI|19.99" "lwf|LwF|23.85"; do
+    IFS='|' read -r method label value <<< "$spec"
+    local args=("experiment=vdv2019_split_class_$method" model.loss_units=seen)
+    family_runs classil_seen "$method" "${args[@]}" callbacks=none
+    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
+    (( ${#done_dirs[@]} )) && { "${REPRO[@]}" collect "${done_dirs[@]}" --table vdv2019-split-mnist-classil-seen \
+      --method "$method" --config "${args[*]}" --paper "$PAPER" --paper-value "$value" \
+      --label "$label, task loss over the classes seen so far" --metric ACC forgetting --no-render \
+      || FAILED+=("collect classil_seen/$method"); }
+  done
+  "${REPRO[@]}" render
+}
+
 fmnist() {  # item 4: Split Fashion-MNIST under the vdV 2019 Split MNIST protocol, 3 scenarios (~1-3 min a run)
   PAPER="ours"
   local method scenario experiment

@@ -56,6 +56,9 @@ class ContinualModule(L.LightningModule):
         # evaluation.task_masked: each task's output units on a single head; test accuracy with the other
         # tasks' units at -inf (mammoth's Task-IL for a Class-IL net), from the same test pass
         self.task_units: list[list[int]] | None = None
+        # model.loss_units=seen: the task loss's softmax only over the output units of the tasks seen so far
+        # (van de Ven's and Hsu's Class-IL "active classes"); the runner sets them at every task start
+        self.loss_units: list[int] | None = None
         self.eval_acc_masked = nn.ModuleList(MulticlassAccuracy(num_outputs, average="micro") for _ in range(num_tasks))
         self.eval_loss = nn.ModuleDict(
             {split: nn.ModuleList(MeanMetric() for _ in range(num_tasks)) for split in ("val", "test")}
@@ -68,7 +71,9 @@ class ContinualModule(L.LightningModule):
     def task_loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """Cross-entropy averaged over the *global* batch: under DDP each process sums its shard and
         divides by the global size (times N, as DDP averages gradients over N processes), so N
-        processes take the same steps as one."""
+        processes take the same steps as one. With `loss_units` the other output units are left out."""
+        if self.loss_units is not None:
+            logits = mask_other_tasks(logits, self.loss_units)
         if batch.global_size is None:
             return F.cross_entropy(logits, batch.y)
         world = self.trainer.world_size if self._trainer is not None else 1

@@ -130,6 +130,8 @@ class ContinualRun:
 
     def _train_task(self, task: int, already_started: bool, val_loaders: list[DataLoader]) -> None:
         self.module.current_task = task
+        if self.cfg.model.get("loss_units", "all") == "seen":  # the classes of tasks 0..task only
+            self.module.loss_units = sorted({u for units in self.stream.task_output_units[: task + 1] for u in units})
         train_loader = self._train_loader(task)
         if not already_started:
             self.strategy.on_task_start(self.module.net, task)

@@ -74,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     _r("evaluation.task_masked", "bool", meaning="also record the Task-IL-by-masking accuracy matrix"),
     _r("model.heads", "choice", choices=("auto", "single", "multi")),
     _r("model.init", "choice", choices=("default", "xavier")),
+    _r("model.loss_units", "choice", choices=("all", "seen")),
     _r("*.dropout", "float", low=0, high=1, high_open=True),
     _r("*.lr", "float", low=0, low_open=True),
     _r("*.weight_decay", "float", low=0),
