@@ -103,5 +103,9 @@ def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "AC
     for field in ("paper", "label", "paper_value", "note", "config"):
         if given.get(field) is None and existing.get(field) and not (field == "config" and row["config"]):
             row[field] = existing[field]
+    if not row["label"]:  # a new metric of a method already in the table: the doc shows one line, one label
+        sibling = next((r for r in rows if r.get("label") and all(r.get(k) == row[k] for k in
+                                                                   ("table", "scenario", "dataset", "method"))), {})
+        row["label"] = sibling.get("label", "")
     row["status"] = judge(row["paper_value"], row["ours_mean"])
     return row
