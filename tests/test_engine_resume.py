@@ -203,3 +203,22 @@ def test_a_signal_during_a_write_takes_effect_after_the_file_is_in_place(tmp_pat
     assert stop.value.signal_name == "SIGTERM" and stop.value.exit_code == 143
     assert (tmp_path / "file.txt").read_bytes() == b"first half second half"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_started_before_a_config_key_existed_still_resumes_but_a_changed_value_does_not(tmp_path):
+    from omegaconf import OmegaConf
+
+    from retentive.errors import ConfigError
+    from retentive.storage.run_dir import check_resumable_config
+
+    current = compose_config(["dataset=split_digits", "strategy=er"], tmp_path)
+    saved = OmegaConf.create(OmegaConf.to_container(current, resolve=True))
+    del saved.model["init"], saved.model["loss_units"], saved.strategy["fill"]  # keys added by later versions
+    check_resumable_config(saved, current)  # their defaults are the old behaviour: resumable
+    changed = compose_config(["dataset=split_digits", "strategy=er", "strategy.buffer_size=7"], tmp_path)
+    with pytest.raises(ConfigError, match="strategy.buffer_size"):
+        check_resumable_config(saved, changed)
+    removed = OmegaConf.create(OmegaConf.to_container(current, resolve=True))
+    del removed.strategy["replay_weight"]  # a key the run had and this version lacks is still a difference
+    with pytest.raises(ConfigError, match="strategy.replay_weight"):
+        check_resumable_config(saved, removed)

@@ -53,7 +53,7 @@ def check_resumable_config(saved: DictConfig, current: DictConfig) -> None:
     """The resumed run must compute the same thing: one line naming the first key that differs."""
     old = OmegaConf.to_container(saved, resolve=False)
     new = OmegaConf.to_container(current, resolve=True)
-    for key in sorted(set(old) | set(new)):
+    for key in sorted(old):  # keys added since the run started take their defaults (see _first_difference)
         if key in RESUME_MAY_CHANGE:
             continue
         difference = _first_difference(old.get(key), new.get(key), key)
@@ -64,7 +64,9 @@ def check_resumable_config(saved: DictConfig, current: DictConfig) -> None:
 
 def _first_difference(old: object, new: object, path: str) -> tuple[str, object, object] | None:
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
+        # a key the saved config lacks was added to retentive after the run started: new keys default to
+        # the old behaviour (e.g. model.init=default), so a run started before an upgrade still resumes
+        for key in sorted(old, key=str):
             found = _first_difference(old.get(key), new.get(key), f"{path}.{key}")
             if found:
                 return found
