@@ -100,3 +100,17 @@ def test_runs_end_to_end_through_the_runner(run_config, strategy: str) -> None:
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "complete" and results["strategy"] == strategy.upper()
     assert len(results["accuracy_matrix"]) == 5 and 0.0 <= summary["ACC"] <= 1.0
+
+
+def test_hsu_lambdas_are_twice_the_authors_reg_coef() -> None:
+    # their penalty has no 1/2 and ours does: every hsu2018 file states reg_coef in the comment of its lambda_
+    import re
+
+    files = sorted((Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("hsu2018_split_*.yaml"))
+    checked = 0
+    for path in files:
+        match = re.search(r"^\s+lambda_: ([0-9.e+-]+)\s+# 2 x reg_coef ([0-9.e+-]+)", path.read_text(), re.M)
+        if match:
+            assert float(match.group(1)) == pytest.approx(2 * float(match.group(2))), path.name
+            checked += 1
+    assert checked == 15  # EWC, online EWC, SI, L2, MAS x 3 scenarios
