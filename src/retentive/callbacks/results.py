@@ -194,3 +194,6 @@ def _matrix_state(matrix: AccuracyMatrix) -> dict[str, torch.Tensor]:
 def _load_matrix(matrix: AccuracyMatrix, state: dict[str, torch.Tensor]) -> None:
     matrix.matrix = state["matrix"].to(matrix.matrix.device)
     matrix.reference = state["reference"].to(matrix.reference.device)
+    # the restored rows count as updates: torchmetrics would otherwise warn "compute before update"
+    matrix._update_count = max(matrix._update_count, matrix.rows_filled)
+    matrix._computed = None
