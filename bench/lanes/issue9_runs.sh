@@ -124,7 +124,9 @@ permuted() {  # item 2: van de Ven & Tolias 2019 Permuted MNIST, Domain-IL (32x3
   local method
   for method in ${PERMUTED_METHODS:-naive ewc si joint online_ewc}; do
     SEEDS=${PERMUTED_SEEDS:-"0 1"} family_runs permuted_domain "$method" "experiment=vdv2019_permuted_$method" callbacks=none
-    collect vdv2019-permuted-mnist "$method" "experiment=vdv2019_permuted_$method" ACC forgetting -- "${DIRS[@]}"
+    # every seed run so far, not only this call's PERMUTED_SEEDS (a seed-1 pass keeps seed 0 in the row)
+    collect vdv2019-permuted-mnist "$method" "experiment=vdv2019_permuted_$method" ACC forgetting -- \
+      "$ROOT"/permuted_domain/"$method"/seed*
   done
   "${REPRO[@]}" render
 }
