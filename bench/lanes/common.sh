@@ -38,12 +38,14 @@ run_one() {  # run_one <run dir> <seed> <overrides...>
 }
 
 collect() {  # collect <table> <method> <config> <metrics...> -- <run dirs...>  (labels: the CSV's "not run" rows)
+  # LABEL / PAPER_VALUE (optional) set the row's label and the first metric's published value
   local table=$1 method=$2 config=$3; shift 3
   local metrics=(); while [[ $1 != -- ]]; do metrics+=("$1"); shift; done; shift
   local done_dirs=(); for d in "$@"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
   if (( ${#done_dirs[@]} == 0 )); then echo "no complete runs for $table / $method"; return 0; fi
-  "${REPRO[@]}" collect "${done_dirs[@]}" --table "$table" --method "$method" \
-    --config "$config" --paper "$PAPER" --metric "${metrics[@]}" --no-render || FAILED+=("collect $table/$method")
+  local given=(); [[ -n ${LABEL:-} ]] && given+=(--label "$LABEL"); [[ -n ${PAPER_VALUE:-} ]] && given+=(--paper-value "$PAPER_VALUE")
+  "${REPRO[@]}" collect "${done_dirs[@]}" --table "$table" --method "$method" --config "$config" --paper "$PAPER" \
+    "${given[@]}" --metric "${metrics[@]}" --no-render || FAILED+=("collect $table/$method")
 }
 
 family_runs() {  # family_runs <family> <name> <overrides...> -> sets DIRS

@@ -39,15 +39,10 @@ buzzega2020_variants() {  # the two protocol differences left, measured: mammoth
     local variant; variant=$([[ $method == er ]] && echo xavier || echo mammoth)
     local name=${method}_${buffer}_$variant
     family_runs buzzega2020 "$name" "${args[@]}"
-    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
-    (( ${#done_dirs[@]} )) || continue
-    local metric value
-    for metric in ACC ACC_task_masked; do
-      value=$([[ $metric == ACC ]] && echo "$acc" || echo "$masked")
-      "${REPRO[@]}" collect "${done_dirs[@]}" --table "buzzega2020-seq-mnist-b$buffer" --method "${method}_$variant" \
-        --config "${args[*]}" --paper "$PAPER" --paper-value "$value" --label "$label" --metric "$metric" --no-render \
-        || FAILED+=("collect buzzega2020/$name")
-    done
+    LABEL=$label PAPER_VALUE=$acc collect "buzzega2020-seq-mnist-b$buffer" "${method}_$variant" "${args[*]}" ACC \
+      -- "${DIRS[@]}"
+    LABEL=$label PAPER_VALUE=$masked collect "buzzega2020-seq-mnist-b$buffer" "${method}_$variant" "${args[*]}" \
+      ACC_task_masked -- "${DIRS[@]}"
   done
   "${REPRO[@]}" render
 }

@@ -76,12 +76,11 @@ classil() {  # item "Class-IL rows analysed": vdV Split MNIST Class-IL at the pr
               "online_ewc|online EWC, λ 1e9, γ 0.8|19.96|strategy.lambda_=1e9 strategy.gamma=0.8" \
               "si|SI, c 0.5 (λ = 2c = 1)|19.99|strategy.lambda_=1.0"; do
     IFS='|' read -r method label value extra <<< "$spec"
-    local args=("experiment=vdv2019_split_class_$method"); read -r -a more <<< "$extra"; args+=("${more[@]}")
+    # model.loss_units=all: these rows isolate the λ, with our default loss (the experiment files now say seen)
+    local args=("experiment=vdv2019_split_class_$method"); read -r -a more <<< "$extra"; args+=("${more[@]}" model.loss_units=all)
     family_runs classil_preprints "$method" "${args[@]}" callbacks=none
-    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
-    (( ${#done_dirs[@]} )) && { "${REPRO[@]}" collect "${done_dirs[@]}" --table vdv2019-split-mnist-classil-lambda \
-      --method "$method" --config "${args[*]}" --paper "$PAPER" --paper-value "$value" --label "$label" \
-      --metric ACC forgetting --no-render || FAILED+=("collect classil/$method"); }
+    LABEL=$label PAPER_VALUE=$value collect vdv2019-split-mnist-classil-lambda "$method" "${args[*]}" ACC forgetting \
+      -- "${DIRS[@]}"
   done
   "${REPRO[@]}" render
 }
@@ -93,11 +92,8 @@ classil_seen() {  # Class-IL with the task loss over the classes seen so far (mo
     IFS='|' read -r method label value <<< "$spec"
     local args=("experiment=vdv2019_split_class_$method" model.loss_units=seen)
     family_runs classil_seen "$method" "${args[@]}" callbacks=none
-    local done_dirs=(); for d in "${DIRS[@]}"; do [[ $(status_of "$d") == complete ]] && done_dirs+=("$d"); done
-    (( ${#done_dirs[@]} )) && { "${REPRO[@]}" collect "${done_dirs[@]}" --table vdv2019-split-mnist-classil-seen \
-      --method "$method" --config "${args[*]}" --paper "$PAPER" --paper-value "$value" \
-      --label "$label, task loss over the classes seen so far" --metric ACC forgetting --no-render \
-      || FAILED+=("collect classil_seen/$method"); }
+    LABEL="$label, task loss over the classes seen so far" PAPER_VALUE=$value \
+      collect vdv2019-split-mnist-classil-seen "$method" "${args[*]}" ACC forgetting -- "${DIRS[@]}"
   done
   "${REPRO[@]}" render
 }

@@ -14,6 +14,13 @@ class ConfigError(ValueError):
         super().__init__(message)
 
 
+def weight_value(key: str, value: object, fix: str = "") -> float:
+    """`value` as a float if it is a number >= 0 (a loss weight), else a ConfigError (true/false refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(key, f"must be a number >= 0, got {value!r}", fix)
+    return float(value)
+
+
 def require(condition: bool, key: str, problem: str, fix: str = "") -> None:
     """Raise a ConfigError unless `condition` holds."""
     if not condition:

@@ -73,12 +73,12 @@ def check_heads(scenario: str | None, heads: str | None) -> None:
 
 def check_combinations(values: dict[str, Any]) -> None:
     """Values that are each allowed but impossible together (caught here, before any data is loaded)."""
-    check_heads(values.get("dataset.scenario"), values.get("model.heads"))
+    scenario = values.get("dataset.scenario")
+    check_heads(scenario, values.get("model.heads"))
     steps, epochs = values.get("schedule.steps_per_task"), values.get("schedule.epochs_per_task")
     if isinstance(steps, int) and isinstance(epochs, int) and epochs > steps:
         raise ConfigError("schedule.epochs_per_task", f"{epochs} evaluation points for only {steps} steps per task",
                           "with schedule.steps_per_task set, epochs_per_task counts evaluations: use <= steps")
-    scenario = values.get("dataset.scenario")
     if values.get("strategy.buffer_mode") == "class_balanced" and scenario in ("domain", "task"):
         raise ConfigError("strategy.buffer_mode", f"class_balanced in {scenario.capitalize()}-IL keeps the first "
                           "task's samples for ever (every task has the same labels 0..k, so no class is ever short)",

@@ -13,15 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from retentive.data.batch import Batch
-from retentive.errors import ConfigError
+from retentive.errors import ConfigError, weight_value
 from retentive.strategies.base import Strategy, device_of
 from retentive.strategies.buffer import ReservoirBuffer
-
-
-def _weight(key: str, value: object, fix: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(key, f"must be a number >= 0, got {value!r}", fix)
-    return float(value)
 
 
 def logit_mse(current: Tensor, stored: Tensor) -> Tensor:
@@ -57,7 +51,7 @@ class DER(Strategy):
             raise ConfigError("strategy.replay_batch_size",
                               f"must be an integer >= 1 or null, got {replay_batch_size!r}",
                               "null replays as many samples as the current batch holds")
-        self.alpha = _weight("strategy.alpha", alpha, "the weight of the logit MSE")
+        self.alpha = weight_value("strategy.alpha", alpha, "the weight of the logit MSE")
         self.buffer = ReservoirBuffer(buffer_size, seed, buffer_mode)
         self.replay_batch_size = replay_batch_size
 
@@ -96,7 +90,7 @@ class DERpp(DER):
         seed: int = 0,
     ) -> None:
         super().__init__(buffer_size, alpha, replay_batch_size, buffer_mode, seed)
-        self.beta = _weight("strategy.beta", beta, "the weight of the replayed cross-entropy")
+        self.beta = weight_value("strategy.beta", beta, "the weight of the replayed cross-entropy")
 
     def loss(self, net: nn.Module, batch: Batch, logits: Tensor) -> Tensor:
         if len(self.buffer) == 0 or self.beta == 0 or self.alpha == 0:

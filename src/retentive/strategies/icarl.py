@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from retentive.data.batch import Batch
 from retentive.data.stream import TaskStream
 from retentive.data.task_dataset import TaskDataset
-from retentive.errors import ConfigError
+from retentive.errors import ConfigError, require, weight_value
 from retentive.strategies.base import Strategy, device_of
 from retentive.strategies.herding import herding
 from retentive.strategies.teacher import Teacher
@@ -56,25 +56,16 @@ class ICaRL(Strategy):
         if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
             raise ConfigError("strategy.buffer_size", f"must be an integer >= 1, got {buffer_size!r}",
                               "the total number of exemplars K over all classes (2000 in Rebuffi et al.)")
-        if isinstance(bce_weight, bool) or not isinstance(bce_weight, int | float) or not bce_weight >= 0:
-            raise ConfigError("strategy.bce_weight", f"must be a number >= 0, got {bce_weight!r}",
-                              "the weight of iCaRL's sigmoid classification + distillation loss")
-        if isinstance(ce_weight, bool) or not isinstance(ce_weight, int | float) or not ce_weight >= 0:
-            raise ConfigError("strategy.ce_weight", f"must be a number >= 0, got {ce_weight!r}",
-                              "the weight of the module's cross-entropy (0: the paper's BCE-only loss)")
-        if bce_weight == 0 and ce_weight == 0:
-            raise ConfigError("strategy.ce_weight", "ce_weight=0 with bce_weight=0 leaves no loss to train on",
-                              "keep ce_weight=1 or set bce_weight > 0 (the paper: ce_weight=0, bce_weight=1)")
         self.buffer_size = buffer_size
-        self.bce_weight = float(bce_weight)
-        self.task_loss_weight = float(ce_weight)
-        if not isinstance(normalize, bool):
-            raise ConfigError("strategy.normalize", f"must be true or false, got {normalize!r}",
-                              "true: herding and class means on L2-normalised features (the paper); false: raw")
+        self.bce_weight = weight_value("strategy.bce_weight", bce_weight, "iCaRL's sigmoid classification + distillation")
+        self.task_loss_weight = weight_value("strategy.ce_weight", ce_weight, "the module's CE (0: the paper's BCE only)")
+        require(self.bce_weight > 0 or self.task_loss_weight > 0, "strategy.ce_weight", "ce_weight=0 with "
+                "bce_weight=0 leaves no loss to train on", "the paper: ce_weight=0, bce_weight=1")
+        require(isinstance(normalize, bool), "strategy.normalize", f"must be true or false, got {normalize!r}",
+                "true: herding and class means on L2-normalised features (the paper); false: raw")
         self.normalize = normalize
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not temperature > 0:
-            raise ConfigError("strategy.temperature", f"must be a number > 0, got {temperature!r}",
-                              "1: targets sigmoid(teacher logits) (the paper, mammoth); 2: van de Ven's KD_temp")
+        require(weight_value("strategy.temperature", temperature) > 0, "strategy.temperature",
+                f"must be a number > 0, got {temperature!r}", "1: sigmoid(teacher logits), mammoth; 2: van de Ven's")
         self.temperature = float(temperature)
         self.teacher = Teacher()
         self.num_outputs = 0
