@@ -175,3 +175,26 @@ def _stream(key: str, cfg):
     if key not in _STREAMS:
         _STREAMS[key] = build(cfg.dataset, "dataset")
     return _STREAMS[key]
+
+
+def test_per_batch_pixel_draw_shares_each_pixel_and_follows_mask_frequency() -> None:
+    """The authors' ColorMNIST draw: one pixel per blob for the whole batch, by how often it is marked."""
+    from retentive.explanations.cdep import sample_batch_pixels
+
+    mask = torch.zeros(4, 3, 5, 5)
+    mask[:3, :, 1, 2] = 1  # marked in 3 of the 4 samples
+    mask[3, 0, 4, 0] = 1   # marked in 1 of them
+    blobs = sample_batch_pixels(mask, 4000, torch.Generator().manual_seed(0)).view(4000, 4, 5, 5)
+    assert torch.all(blobs.sum((2, 3)) == 1)  # one pixel per blob and sample, background included
+    assert torch.all(blobs == blobs[:, :1])  # the same pixel for every sample of the batch
+    at_a, at_b = blobs[:, 0, 1, 2].sum().item(), blobs[:, 0, 4, 0].sum().item()
+    assert at_a + at_b == 4000  # unmarked pixels are never drawn
+    assert at_a / 4000 == pytest.approx(0.75, abs=0.03)
+    with pytest.raises(Exception, match="explanation.pixel_draw"):
+        CDEP(pixel_draw="per_pixel")
+
+
+def test_authors_colour_protocol_draws_per_batch(tmp_path) -> None:
+    cfg = compose_config(["experiment=cdep2020_color_cdep"], tmp_path)
+    loss = build(cfg.explanation, "explanation")
+    assert (loss.pixel_draw, loss.pixel_blobs, loss.reduction) == ("per_batch", 8, "sum_blobs")

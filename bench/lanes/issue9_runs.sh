@@ -4,6 +4,7 @@
 #              stopping on the held-out loss), vanilla and CDEP, seeds 0-2; then the questionable-choice
 #              variants (DecoyMNIST: test the best-validation weights; ColorMNIST: validation coloured like train).
 #   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
+#   camloss_cnn: the same with our padded CNN (model=cnn), seeds 0-2.
 #   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
 #   permuted:  van de Ven & Tolias 2019 Permuted MNIST Domain-IL (naive, EWC, SI, joint, online EWC), seeds 0-1.
 # Runs go to $ROOT/<family>/<method>/seed<k>/ (logger=none). A run whose results.json says "complete" is
@@ -47,6 +48,21 @@ camloss() {
   collect camloss-spatial vanilla experiment=camloss_spatial_vanilla ACC -- "${DIRS[@]}"
   family_runs camloss_spatial camloss experiment=camloss_spatial_camloss
   collect camloss-spatial camloss experiment=camloss_spatial_camloss ACC -- "${DIRS[@]}"
+  "${REPRO[@]}" render
+}
+
+camloss_label() {  # the camloss-spatial rows' labels
+  if [[ $1 == vanilla ]]; then echo "unpenalised (3 epochs)"; else echo "CAM loss w 10, centre kernel, phase schedule 1/1/1"; fi
+}
+
+camloss_cnn() {  # the same comparison with our padded CNN (model=cnn), which does learn the decoy patch
+  PAPER="ours"
+  local name
+  for name in vanilla camloss; do
+    family_runs camloss_spatial_cnn "$name" "experiment=camloss_spatial_$name" model=cnn
+    LABEL="$(camloss_label "$name"), padded CNN" collect camloss-spatial-cnn "$name" "experiment=camloss_spatial_$name model=cnn" \
+      ACC -- "${DIRS[@]}"
+  done
   "${REPRO[@]}" render
 }
 
@@ -108,7 +124,8 @@ fmnist() {  # item 4: Split Fashion-MNIST under the vdV 2019 Split MNIST protoco
         *) experiment=(experiment=split_fmnist "strategy=$method" "dataset.scenario=$scenario") ;;
       esac
       family_runs split_fmnist "${method}_$scenario" "${experiment[@]}"
-      collect split-fmnist "$method" "${experiment[*]}" ACC -- "${DIRS[@]}"
+      # every seed run so far (a SEEDS="0 1" pass keeps a finished seed 2 in the row)
+      collect split-fmnist "$method" "${experiment[*]}" ACC -- "$ROOT/split_fmnist/${method}_$scenario"/seed*
     done
   done
   "${REPRO[@]}" render

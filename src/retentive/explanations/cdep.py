@@ -45,12 +45,33 @@ def sample_pixels(mask: Tensor, count: int, generator: torch.Generator | None = 
     return blobs.view(count * mask.shape[0], 1, *mask.shape[2:])
 
 
+def sample_batch_pixels(mask: Tensor, count: int, generator: torch.Generator | None = None) -> Tensor:
+    """`count` one-pixel masks, each shared by the whole batch: the CDEP authors' ColorMNIST draw.
+
+    Returns `[count * N, 1, H, W]` like `sample_pixels`. A pixel is drawn with probability
+    proportional to how many of the batch's masks mark it (theirs: how often the pixel is non-zero
+    in the train set; a batch's share is an unbiased estimate of it), with replacement, and the blob
+    covers that pixel in every sample, stroke or background, as their `blob * x` does.
+    """
+    spatial = mask.amax(dim=1).flatten(1)  # [N, H*W]
+    frequency = spatial.mean(0)
+    if frequency.sum() == 0:  # no marked pixel in the batch: any pixel
+        frequency = torch.ones_like(frequency)
+    picks = torch.multinomial(frequency, count, replacement=True, generator=generator)  # [count]
+    blobs = torch.zeros(count, spatial.shape[1], device=mask.device)
+    blobs[torch.arange(count, device=mask.device), picks] = 1.0
+    blobs = blobs.view(count, 1, 1, *mask.shape[2:]).expand(count, mask.shape[0], 1, *mask.shape[2:])
+    return blobs.reshape(count * mask.shape[0], 1, *mask.shape[2:])
+
+
 class CDEP(ExplanationLoss):
     """Mean share of the logits that contextual decomposition attributes to the masked region.
 
     `pixel_blobs=0`: the whole mask is one group (DecoyMNIST, backgrounds). `pixel_blobs=k`: k
     single pixels drawn from the mask per sample, each its own group (ColorMNIST: colour lives in
     single pixels, shape only in groups of them); the k decompositions run as one batch.
+    `pixel_draw="per_sample"` draws each sample's pixels from its own mask; `"per_batch"` draws k
+    pixels for the whole batch, by how often the batch's masks mark them (the authors' ColorMNIST).
     `reduction="mean"` averages over blobs, samples and classes; `"sum_blobs"` averages within a
     blob and sums over the k blobs, as the authors' ColorMNIST script does (k times the mean).
 
@@ -64,11 +85,15 @@ class CDEP(ExplanationLoss):
     needs_mask = True
 
     def __init__(self, weight: float = 1.0, pixel_blobs: int = 0, reuse_forward: bool = True,
-                 reduction: str = "mean") -> None:
+                 reduction: str = "mean", pixel_draw: str = "per_sample") -> None:
         super().__init__(weight)
         if reduction not in ("mean", "sum_blobs"):
             raise ConfigError("explanation.reduction", f"'{reduction}' is not a reduction", "choose mean or sum_blobs")
+        if pixel_draw not in PIXEL_DRAWS:
+            raise ConfigError("explanation.pixel_draw", f"'{pixel_draw}' is not a pixel draw",
+                              "choose per_sample or per_batch")
         self.pixel_blobs = pixel_blobs
+        self.pixel_draw = pixel_draw
         self.reduction = reduction
         self.reuse_forward = reuse_forward
         self.cache: ActivationCache | None = None
@@ -82,7 +107,7 @@ class CDEP(ExplanationLoss):
         mask = mask.to(x.dtype)
         repeats = max(self.pixel_blobs, 1)
         if self.pixel_blobs > 0:
-            mask = sample_pixels(mask, self.pixel_blobs)
+            mask = PIXEL_DRAWS[self.pixel_draw](mask, self.pixel_blobs)
             x = x.repeat(repeats, 1, 1, 1)
             t = t.repeat(repeats)
         heads_t = t if net.multihead else None
@@ -108,6 +133,9 @@ class CDEP(ExplanationLoss):
             return None
         recording = self.cache.take_recording(net.backbone, x)
         return recording if recording is not None and forward_matches_decomposition(net.backbone) else None
+
+
+PIXEL_DRAWS = {"per_sample": sample_pixels, "per_batch": sample_batch_pixels}
 
 
 def _repeat(tensor: Tensor | None, repeats: int) -> Tensor | None:
