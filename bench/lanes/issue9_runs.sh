@@ -51,17 +51,17 @@ camloss() {
   "${REPRO[@]}" render
 }
 
-camloss_label() {  # the camloss-spatial rows' labels
-  if [[ $1 == vanilla ]]; then echo "unpenalised (3 epochs)"; else echo "CAM loss w 10, centre kernel, phase schedule 1/1/1"; fi
-}
-
-camloss_cnn() {  # the same comparison with our padded CNN (model=cnn), which does learn the decoy patch
-  PAPER="ours"
-  local name
-  for name in vanilla camloss; do
-    family_runs camloss_spatial_cnn "$name" "experiment=camloss_spatial_$name" model=cnn
-    LABEL="$(camloss_label "$name"), padded CNN" collect camloss-spatial-cnn "$name" "experiment=camloss_spatial_$name model=cnn" \
-      ACC -- "${DIRS[@]}"
+camloss_cnn() {  # the same comparison with our padded CNN (model=cnn), which does learn the decoy patch; then
+  PAPER="ours"  # where the phase schedule could hide an effect: stop after the penalty phase, or penalise throughout
+  local spec name label extra
+  for spec in "vanilla|unpenalised (3 epochs), padded CNN|experiment=camloss_spatial_vanilla" \
+              "camloss|CAM loss w 10, centre kernel, phase schedule 1/1/1, padded CNN|experiment=camloss_spatial_camloss" \
+              "camloss_no_final|CAM loss, phases 1/1/0 (ends after the penalty phase), padded CNN|experiment=camloss_spatial_camloss schedule.epochs_per_task=2 callbacks.phase_schedule.final_epochs=0" \
+              "camloss_joint|CAM loss added to the task loss every step (no phases, 3 epochs), padded CNN|experiment=camloss_spatial_camloss ~callbacks.phase_schedule"; do
+    IFS='|' read -r name label extra <<< "$spec"
+    local args; read -r -a args <<< "$extra"; args+=(model=cnn)
+    family_runs camloss_spatial_cnn "$name" "${args[@]}"
+    LABEL=$label collect camloss-spatial-cnn "$name" "${args[*]}" ACC -- "${DIRS[@]}"
   done
   "${REPRO[@]}" render
 }
@@ -121,7 +121,9 @@ fmnist() {  # item 4: Split Fashion-MNIST under the vdV 2019 Split MNIST protoco
     for method in ${FMNIST_METHODS:-naive joint ewc si er derpp}; do
       case $method in
         ewc|si) experiment=(experiment="split_fmnist_${scenario}_$method") ;;
-        *) experiment=(experiment=split_fmnist "strategy=$method" "dataset.scenario=$scenario") ;;
+        *) experiment=(experiment=split_fmnist "strategy=$method" "dataset.scenario=$scenario")
+           # Class-IL: the task loss over the classes seen so far, as van de Ven's protocol (and split_fmnist_class_*)
+           [[ $scenario == class ]] && experiment+=(model.loss_units=seen) ;;
       esac
       family_runs split_fmnist "${method}_$scenario" "${experiment[@]}"
       # every seed run so far (a SEEDS="0 1" pass keeps a finished seed 2 in the row)
