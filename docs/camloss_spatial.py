@@ -65,7 +65,8 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str]) -> None:
     if argv[:1] == ["--markdown"]:
-        print(markdown(list(csv.DictReader(open(argv[1])))))
+        with open(argv[1], newline="") as handle:
+            print(markdown(list(csv.DictReader(handle))))
         return
     torch.manual_seed(0)
     writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
