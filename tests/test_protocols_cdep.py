@@ -198,3 +198,65 @@ def test_authors_colour_protocol_draws_per_batch(tmp_path) -> None:
     cfg = compose_config(["experiment=cdep2020_color_cdep"], tmp_path)
     loss = build(cfg.explanation, "explanation")
     assert (loss.pixel_draw, loss.pixel_blobs, loss.reduction) == ("per_batch", 8, "sum_blobs")
+
+
+def _cd_pool_first(net, rel: torch.Tensor, irrel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An independent CD of the CDEP net in the authors' order (conv, max-pool, ReLU), pooling the way their
+    cd.py does: a 0/1 mask of the window argmax of the total, average-pooled and scaled by the window size."""
+    convs = [m for m in net.backbone if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in net.backbone if isinstance(m, torch.nn.Linear)] + [net.heads[0]]
+
+    def affine(module, rel, irrel):
+        bias = module(torch.zeros_like(irrel))
+        rel, irrel = module(rel) - bias, module(irrel) - bias
+        share = rel.abs() / (rel.abs() + irrel.abs() + 1e-20)
+        return rel + share * bias, irrel + (1 - share) * bias
+
+    def relu(rel, irrel):
+        return torch.relu(rel), torch.relu(rel + irrel) - torch.relu(rel)
+
+    def pool(rel, irrel):
+        total, index = torch.nn.functional.max_pool2d(rel + irrel, 2, return_indices=True)
+        mask = torch.zeros_like(rel).flatten(2).scatter(2, index.flatten(2), 1.0).view_as(rel)  # unpooled ones
+        return [torch.nn.functional.avg_pool2d(mask * part, 2) * 4 for part in (rel, irrel)]
+
+    for conv in convs:
+        rel, irrel = relu(*pool(*affine(conv, rel, irrel)))
+    rel, irrel = rel.flatten(1), irrel.flatten(1)
+    rel, irrel = relu(*affine(linears[0], rel, irrel))
+    return affine(linears[1], rel, irrel)
+
+
+def test_pool_first_cdep_net_decomposes_and_differentiates_like_the_authors_order() -> None:
+    """`pool_before_relu`: the same forward; CD values and gradients equal an independent decomposition in
+    the authors' order, while the ReLU-first net gives the same forward but other CD gradients."""
+    from retentive.explanations.contextual_decomposition import decompose
+
+    torch.manual_seed(0)
+    first = build_net(partial(cnn_backbone, hidden=32, padding=0, pool_before_relu=True), (3, 28, 28), [10], False)
+    relu_first = build_net(partial(cnn_backbone, hidden=32, padding=0), (3, 28, 28), [10], False)
+    relu_first.load_state_dict(first.state_dict())  # same parameters, the pool and ReLU swapped
+    assert [type(m).__name__ for m in first.backbone][:3] == ["Conv2d", "MaxPool2d", "ReLU"]
+    x = torch.randn(6, 3, 28, 28)
+    blob = torch.zeros(1, 1, 28, 28)
+    blob[..., 10, 12] = 1
+    torch.testing.assert_close(first(x), relu_first(x))
+
+    def score_and_grads(net, decomposition):
+        rel, irrel = decomposition(net, x * blob, x * (1 - blob))
+        score = torch.softmax(torch.stack([rel.flatten(), irrel.flatten()], 1), 1)[:, 0].mean()
+        return score, torch.autograd.grad(score, list(net.parameters()))
+
+    ours, ours_grads = score_and_grads(first, decompose)
+    reference, reference_grads = score_and_grads(first, _cd_pool_first)
+    torch.testing.assert_close(ours, reference)
+    for a, b in zip(ours_grads, reference_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    _, other_grads = score_and_grads(relu_first, decompose)
+    gap = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(other_grads, reference_grads, strict=True))
+    assert gap > 0.05  # the order is not cosmetic for the penalty's gradient
+    # the fast path (recorded forward activations and pool indices) decomposes the pool-first net the same way
+    loss, mask, t = CDEP(reuse_forward=True), blob.expand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long)
+    loss(first, x, None, mask, t)  # installs the recorder
+    first(x)
+    torch.testing.assert_close(loss(first, x, None, mask, t), CDEP(reuse_forward=False)(first, x, None, mask, t))

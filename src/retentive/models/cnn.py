@@ -17,8 +17,14 @@ def cnn_backbone(
     hidden: int = 500,
     batch_norm: bool = False,
     padding: int | None = None,
+    pool_before_relu: bool = False,
 ) -> tuple[nn.Sequential, int]:
     """[Conv -> (BN) -> ReLU -> MaxPool2d(2)] per channel count, then Flatten -> Linear -> ReLU.
+
+    `pool_before_relu` puts the max-pool before the ReLU: the same forward (they commute), but
+    contextual decomposition follows the layers in order, and the CDEP authors' `cd.py` pools the
+    pre-activation first. The two orders give the same CDEP value and different gradients
+    (wherever a pooling window is all <= 0), so their protocol needs theirs.
 
     Defaults are CDEP's ColorMNIST net (conv 20/50, fc 500) with 'same'-padded convolutions
     (`padding=None`: kernel_size // 2), so 8x8 digits and 28x28 MNIST both work. `padding=0` is the
@@ -35,7 +41,7 @@ def cnn_backbone(
         layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, padding=pad))
         if batch_norm:
             layers.append(nn.BatchNorm2d(out_channels))
-        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+        layers += [nn.MaxPool2d(2), nn.ReLU()] if pool_before_relu else [nn.ReLU(), nn.MaxPool2d(2)]
         in_channels = out_channels
     layers.append(nn.Flatten())
     with torch.no_grad():

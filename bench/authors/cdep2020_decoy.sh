@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The CDEP authors' own DecoyMNIST script, run on CPU beside ours (docs/reproductions.md, "The CDEP authors'
+# protocols"): laura-rieger/deep-explanation-penalization @ ac82aa4, mnist/DecoyMNIST/train_mnist_decoy.py with
+# src/cd.py and src/score_funcs.py, nothing of it copied into this repository. Edits, all mechanical:
+#   - CUDA -> CPU (`.cuda()` on the penalty accumulator, cd.py's default device, the per-step
+#     torch.cuda.max_memory_allocated print); data/model paths; a final `FINAL_TEST_ACC` line;
+#   - data: their 00_make_data.py, reading MNIST from $DATA_DIR, numpy seed 0, and the labels written in MNIST
+#     order (their train_y.npy is ColorMNIST's 54k split, which cannot pair with the 60k decoy images:
+#     TensorDataset refuses the size mismatch, so the script does not run as committed).
+# Usage: CDEP_REPO=<checkout or bare mirror> bash bench/authors/cdep2020_decoy.sh <seed> <regularizer_rate> ...
+#        (pairs of seed and rate; WORK=<dir> holds the patched copy, the data and logs/decoy_r<rate>_s<seed>.log)
+set -euo pipefail
+CDEP_REPO=${CDEP_REPO:-/work/.mirror/laura-rieger+deep-explanation-penalization/repo}
+WORK=${WORK:-/work/authors_cdep/w}
+PY=${PY:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DATA_DIR=${DATA_DIR:-/work/shared/data}
+mkdir -p "$WORK/data" "$WORK/models" "$WORK/logs"
+show() { git --git-dir="$CDEP_REPO" show "ac82aa4:$1" 2>/dev/null || git -C "$CDEP_REPO" show "ac82aa4:$1"; }
+if [[ ! -f $WORK/train_mnist_decoy.py ]]; then
+  show src/cd.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/cd.py"
+  show src/score_funcs.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/score_funcs.py"
+  show mnist/DecoyMNIST/params_save.py > "$WORK/params_save.py"
+  show mnist/DecoyMNIST/train_mnist_decoy.py | "$PY" -c '
+import sys
+s = sys.stdin.read().replace("\r\n", "\n")
+s = s.replace("torch.zeros(1,).cuda()", "torch.zeros(1,)")
+s = s.replace("        print(torch.cuda.max_memory_allocated(0)/np.power(10,9))\n", "")
+s = s.replace("\"../../data/ColorMNIST\"", "\"data\"").replace("model_path = \"../../models/DecoyMNIST\"", "model_path = \"models\"")
+s = s.replace("sys.path.append(\x27../.\x27)", "sys.path.append(\x27.\x27)")
+s = s.replace("save(s,  pid)", "save(s,  pid)\nprint(\"FINAL_TEST_ACC\", s.accs_test[-1], \"EPOCHS\", epoch)")
+sys.stdout.write(s)' > "$WORK/train_mnist_decoy.py"
+fi
+if [[ ! -f $WORK/data/test_y.npy ]]; then
+  (cd "$WORK" && "$PY" - <<'PYEOF'
+import os, numpy as np, torchvision.datasets as datasets
+np.random.seed(0)
+for train, name in ((True, "train"), (False, "test")):
+    ds = datasets.MNIST(root=os.environ["DATA_DIR"], train=train, download=False)
+    x, y = ds.data[:, None].numpy().astype(np.float32), ds.targets.numpy().copy()
+    c1, c2 = np.random.choice(2, size=len(x)) * 23, np.random.choice(2, size=len(x)) * 23
+    for i in range(len(x)):
+        x[i, :, c1[i]:c1[i] + 5, c2[i]:c2[i] + 5] = (255 - 25 * y[i]) if train else (0 + 25 * y[i])
+    x /= x.max()
+    np.save(f"data/{name}_x_decoy.npy", x * 2 - 1)
+    np.save(f"data/{name}_y.npy", y)
+PYEOF
+  )
+fi
+while (( $# >= 2 )); do
+  seed=$1 rate=$2; shift 2
+  log=$WORK/logs/decoy_r${rate}_s${seed}.log
+  if grep -q FINAL_TEST_ACC "$log" 2>/dev/null; then grep FINAL_TEST_ACC "$log"; continue; fi
+  (cd "$WORK" && "$PY" train_mnist_decoy.py --seed "$seed" --regularizer_rate "$rate" --grad_method 0 > "$log" 2>&1)
+  echo "seed $seed rate $rate: $(grep FINAL_TEST_ACC "$log")"
+done
