@@ -7,6 +7,9 @@
 #   - data: their 00_make_data.py, reading MNIST from $DATA_DIR, numpy seed 0, and the labels written in MNIST
 #     order (their train_y.npy is ColorMNIST's 54k split, which cannot pair with the 60k decoy images:
 #     TensorDataset refuses the size mismatch, so the script does not run as committed).
+# Their script re-seeds torch with 0 for the train/held-out split, after reading --seed and before building the
+# net and the loaders, so every --seed trains the same run. SEEDED=1 runs a copy that re-seeds with --seed right
+# after the split (logs/decoy_r<rate>_s<seed>_seeded.log): the seed then reaches the init and the data order.
 # Usage: CDEP_REPO=<checkout or bare mirror> bash bench/authors/cdep2020_decoy.sh <seed> <regularizer_rate> ...
 #        (pairs of seed and rate; WORK=<dir> holds the patched copy, the data and logs/decoy_r<rate>_s<seed>.log)
 set -euo pipefail
@@ -46,10 +49,19 @@ for train, name in ((True, "train"), (False, "test")):
 PYEOF
   )
 fi
+script=train_mnist_decoy.py suffix=
+if [[ ${SEEDED:-0} == 1 ]]; then
+  script=train_mnist_decoy_seeded.py suffix=_seeded
+  "$PY" -c 'import sys
+s = open(sys.argv[1]).read()
+split = "train_dataset, test_dataset,= torch.utils.data.random_split(complete_dataset, [num_train, num_test])\n"
+assert split in s
+sys.stdout.write(s.replace(split, split + "torch.manual_seed(args.seed)\n"))' "$WORK/train_mnist_decoy.py" > "$WORK/$script"
+fi
 while (( $# >= 2 )); do
   seed=$1 rate=$2; shift 2
-  log=$WORK/logs/decoy_r${rate}_s${seed}.log
+  log=$WORK/logs/decoy_r${rate}_s${seed}${suffix}.log
   if grep -q FINAL_TEST_ACC "$log" 2>/dev/null; then grep FINAL_TEST_ACC "$log"; continue; fi
-  (cd "$WORK" && "$PY" train_mnist_decoy.py --seed "$seed" --regularizer_rate "$rate" --grad_method 0 > "$log" 2>&1)
+  (cd "$WORK" && "$PY" "$script" --seed "$seed" --regularizer_rate "$rate" --grad_method 0 > "$log" 2>&1)
   echo "seed $seed rate $rate: $(grep FINAL_TEST_ACC "$log")"
 done
