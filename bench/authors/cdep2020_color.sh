@@ -7,22 +7,12 @@
 # package (PyPI), installed into $WORK/pkgs.
 # Usage: CDEP_REPO=<checkout or bare mirror> bash bench/authors/cdep2020_color.sh <seed> <regularizer_rate> ...
 #        (pairs; their default --epochs 1; WORK=<dir> holds the patched copy, data and logs/color_r<rate>_s<seed>.log)
-set -euo pipefail
-CDEP_REPO=${CDEP_REPO:-/work/.mirror/laura-rieger+deep-explanation-penalization/repo}
 WORK=${WORK:-/work/authors_cdep/color}
-PY=${PY:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DATA_DIR=${DATA_DIR:-/work/shared/data}
-mkdir -p "$WORK/data" "$WORK/models" "$WORK/logs"
-show() { { git --git-dir="$CDEP_REPO" show "ac82aa4:$1" 2>/dev/null || git -C "$CDEP_REPO" show "ac82aa4:$1"; } | tr -d '\r'; }
-patch() {  # patch <python code reading s from stdin, writing it back>
-  "$PY" -c "import sys
-s = sys.stdin.read()
-$1
-sys.stdout.write(s)"
-}
+# shellcheck source=bench/authors/common.sh
+source "$(dirname "$0")/common.sh"
 if [[ ! -f $WORK/train.py ]]; then
-  show src/cd.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/cd.py"
-  show src/score_funcs.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/score_funcs.py"
+  show_cpu src/cd.py > "$WORK/cd.py"
+  show_cpu src/score_funcs.py > "$WORK/score_funcs.py"
   show mnist/ColorMNIST/params_save.py > "$WORK/params_save.py"
   show mnist/ColorMNIST/model.py > "$WORK/model.py"
   show mnist/ColorMNIST/train.py | patch '
@@ -38,10 +28,4 @@ s = s.replace("\"../../data/ColorMNIST\"", "\"data\"")' > "$WORK/make_data.py"
 fi
 [[ -f $WORK/pkgs/colour.py ]] || "$PY" -m pip install -q --target "$WORK/pkgs" colour
 [[ -f $WORK/data/test_y.npy ]] || (cd "$WORK" && "$PY" make_data.py > /dev/null)
-while (( $# >= 2 )); do
-  seed=$1 rate=$2; shift 2
-  log=$WORK/logs/color_r${rate}_s${seed}.log
-  if grep -q FINAL_TEST_ACC "$log" 2>/dev/null; then grep FINAL_TEST_ACC "$log"; continue; fi
-  (cd "$WORK" && "$PY" train.py --seed "$seed" --regularizer_rate "$rate" > "$log" 2>&1)
-  echo "seed $seed rate $rate: $(grep FINAL_TEST_ACC "$log")"
-done
+run_pairs color train.py "" -- "$@"

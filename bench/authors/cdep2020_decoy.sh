@@ -12,26 +12,19 @@
 # after the split (logs/decoy_r<rate>_s<seed>_seeded.log): the seed then reaches the init and the data order.
 # Usage: CDEP_REPO=<checkout or bare mirror> bash bench/authors/cdep2020_decoy.sh <seed> <regularizer_rate> ...
 #        (pairs of seed and rate; WORK=<dir> holds the patched copy, the data and logs/decoy_r<rate>_s<seed>.log)
-set -euo pipefail
-CDEP_REPO=${CDEP_REPO:-/work/.mirror/laura-rieger+deep-explanation-penalization/repo}
 WORK=${WORK:-/work/authors_cdep/w}
-PY=${PY:-$(cd "$(dirname "$0")/../.." && pwd)/.venv/bin/python}
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} DATA_DIR=${DATA_DIR:-/work/shared/data}
-mkdir -p "$WORK/data" "$WORK/models" "$WORK/logs"
-show() { git --git-dir="$CDEP_REPO" show "ac82aa4:$1" 2>/dev/null || git -C "$CDEP_REPO" show "ac82aa4:$1"; }
+# shellcheck source=bench/authors/common.sh
+source "$(dirname "$0")/common.sh"
 if [[ ! -f $WORK/train_mnist_decoy.py ]]; then
-  show src/cd.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/cd.py"
-  show src/score_funcs.py | sed "s/device='cuda'/device='cpu'/g" > "$WORK/score_funcs.py"
+  show_cpu src/cd.py > "$WORK/cd.py"
+  show_cpu src/score_funcs.py > "$WORK/score_funcs.py"
   show mnist/DecoyMNIST/params_save.py > "$WORK/params_save.py"
-  show mnist/DecoyMNIST/train_mnist_decoy.py | "$PY" -c '
-import sys
-s = sys.stdin.read().replace("\r\n", "\n")
+  show mnist/DecoyMNIST/train_mnist_decoy.py | patch '
 s = s.replace("torch.zeros(1,).cuda()", "torch.zeros(1,)")
 s = s.replace("        print(torch.cuda.max_memory_allocated(0)/np.power(10,9))\n", "")
 s = s.replace("\"../../data/ColorMNIST\"", "\"data\"").replace("model_path = \"../../models/DecoyMNIST\"", "model_path = \"models\"")
 s = s.replace("sys.path.append(\x27../.\x27)", "sys.path.append(\x27.\x27)")
-s = s.replace("save(s,  pid)", "save(s,  pid)\nprint(\"FINAL_TEST_ACC\", s.accs_test[-1], \"EPOCHS\", epoch)")
-sys.stdout.write(s)' > "$WORK/train_mnist_decoy.py"
+s = s.replace("save(s,  pid)", "save(s,  pid)\nprint(\"FINAL_TEST_ACC\", s.accs_test[-1], \"EPOCHS\", epoch)")' > "$WORK/train_mnist_decoy.py"
 fi
 if [[ ! -f $WORK/data/test_y.npy ]]; then
   (cd "$WORK" && "$PY" - <<'PYEOF'
@@ -49,19 +42,12 @@ for train, name in ((True, "train"), (False, "test")):
 PYEOF
   )
 fi
-script=train_mnist_decoy.py suffix=
+script=train_mnist_decoy.py
 if [[ ${SEEDED:-0} == 1 ]]; then
-  script=train_mnist_decoy_seeded.py suffix=_seeded
-  "$PY" -c 'import sys
-s = open(sys.argv[1]).read()
+  script=train_mnist_decoy_seeded.py; export SUFFIX=_seeded
+  patch '
 split = "train_dataset, test_dataset,= torch.utils.data.random_split(complete_dataset, [num_train, num_test])\n"
 assert split in s
-sys.stdout.write(s.replace(split, split + "torch.manual_seed(args.seed)\n"))' "$WORK/train_mnist_decoy.py" > "$WORK/$script"
+s = s.replace(split, split + "torch.manual_seed(args.seed)\n")' < "$WORK/train_mnist_decoy.py" > "$WORK/$script"
 fi
-while (( $# >= 2 )); do
-  seed=$1 rate=$2; shift 2
-  log=$WORK/logs/decoy_r${rate}_s${seed}${suffix}.log
-  if grep -q FINAL_TEST_ACC "$log" 2>/dev/null; then grep FINAL_TEST_ACC "$log"; continue; fi
-  (cd "$WORK" && "$PY" "$script" --seed "$seed" --regularizer_rate "$rate" --grad_method 0 > "$log" 2>&1)
-  echo "seed $seed rate $rate: $(grep FINAL_TEST_ACC "$log")"
-done
+run_pairs decoy "$script" "--grad_method 0" -- "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from retentive.errors import ConfigError
@@ -58,10 +59,8 @@ def sample_batch_pixels(mask: Tensor, count: int, generator: torch.Generator | N
     if frequency.sum() == 0:  # no marked pixel in the batch: any pixel
         frequency = torch.ones_like(frequency)
     picks = torch.multinomial(frequency, count, replacement=True, generator=generator)  # [count]
-    blobs = torch.zeros(count, spatial.shape[1], device=mask.device)
-    blobs[torch.arange(count, device=mask.device), picks] = 1.0
-    blobs = blobs.view(count, 1, 1, *mask.shape[2:]).expand(count, mask.shape[0], 1, *mask.shape[2:])
-    return blobs.reshape(count * mask.shape[0], 1, *mask.shape[2:])
+    blobs = F.one_hot(picks, spatial.shape[1]).to(mask.dtype)  # [count, H*W]
+    return blobs.repeat_interleave(mask.shape[0], dim=0).view(count * mask.shape[0], 1, *mask.shape[2:])
 
 
 class CDEP(ExplanationLoss):
