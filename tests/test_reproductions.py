@@ -10,8 +10,9 @@ import statistics
 import pytest
 
 from retentive.config import compose_config
+from retentive.provenance import git_commit
 from retentive.reproductions.__main__ import main
-from retentive.reproductions.collect import CollectError, collect_row, git_commit
+from retentive.reproductions.collect import CollectError, collect_row
 from retentive.reproductions.render import blocks, render_doc
 from retentive.reproductions.table import judge, problems, read_rows, write_rows
 from retentive.runner import run
@@ -90,7 +91,9 @@ def test_collect_averages_real_runs_and_fills_a_waiting_row(tmp_path, copies):
     assert float(row["ours_mean"]) == pytest.approx(statistics.fmean(values), abs=1e-4)
     assert float(row["ours_std"]) == pytest.approx(statistics.stdev(values), abs=1e-4)
     assert row["seeds"] == "0;1" and row["n_seeds"] == "2" and row["status"] == "measured"
-    assert row["scenario"] == "class" and row["dataset"] == "SplitDigits" and row["commit"] == git_commit()
+    assert row["scenario"] == "class" and row["dataset"] == "SplitDigits"
+    # the row names the commit the runs recorded (this checkout's, '+dirty' if src/ or conf/ had edits)
+    assert first["commit"] == second["commit"] == row["commit"] and row["commit"].split("+")[0] == git_commit()
     forgetting = collect_row([dir1, dir0], "tiny", "naive", "forgetting", config="c")
     assert forgetting["ours_values"].split(";")[0] == f"{100 * first['forgetting']:.4f}".rstrip("0").rstrip(".")
 
@@ -124,3 +127,15 @@ def test_collect_refuses_unfinished_or_duplicate_runs(tmp_path):
     (tmp_path / "cut" / "results.json").write_text(json.dumps({**results, "status": "interrupted at task 2, epoch 0"}))
     with pytest.raises(CollectError, match="not complete"):
         collect_row([done, tmp_path / "cut"], "t", "naive")
+
+
+def test_a_row_names_the_commits_its_runs_recorded(tmp_path):
+    (_, dir0), (_, dir1) = _tiny_run(tmp_path, 0), _tiny_run(tmp_path, 1)
+    for run_dir, commit in ((dir0, "1111111"), (dir1, "2222222+dirty")):  # as if run from two checkouts
+        results = json.loads((run_dir / "results.json").read_text())
+        (run_dir / "results.json").write_text(json.dumps({**results, "commit": commit}))
+    assert collect_row([dir1, dir0], "t", "naive", config="c")["commit"] == "1111111;2222222+dirty"
+    for run_dir in (dir0, dir1):  # runs from before commits were recorded: HEAD at collect time
+        results = json.loads((run_dir / "results.json").read_text())
+        (run_dir / "results.json").write_text(json.dumps({k: v for k, v in results.items() if k != "commit"}))
+    assert collect_row([dir0, dir1], "t", "naive", config="c")["commit"] == git_commit()

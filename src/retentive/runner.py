@@ -19,6 +19,7 @@ from retentive.data.stream import TaskStream
 from retentive.errors import ConfigError
 from retentive.models.continual_net import ContinualNet, build_net
 from retentive.module import ContinualModule
+from retentive.provenance import git_commit
 from retentive.resume.checkpoint import RunCheckpoint, restore
 from retentive.resume.rng import restore_rng
 from retentive.resume.signals import RunInterrupted, interrupt_on_signals
@@ -69,6 +70,7 @@ class ContinualRun:
             "name": cfg.get("name"), "seed": cfg.seed, "scenario": self.stream.scenario,
             "dataset": type(self.stream).__name__, "strategy": type(self.strategy).__name__,
             "explanation": type(self.explanation).__name__ if self.explanation else None,
+            "commit": git_commit(mark_dirty=True),  # of the latest (re)start
         })
         ckpt = cfg.get("checkpoint") or {}
         self.checkpoint = RunCheckpoint(self.output_dir / "checkpoints", cfg, ckpt.get("every_epoch", True),

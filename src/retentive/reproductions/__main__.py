@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from retentive.reproductions.collect import REPO, CollectError, collect_row
+from retentive.provenance import REPO
+from retentive.reproductions.collect import CollectError, collect_row
 from retentive.reproductions.render import render_doc, unshown
 from retentive.reproductions.table import KEY, problems, read_rows, row_key, upsert, write_rows
 

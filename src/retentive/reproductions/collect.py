@@ -5,19 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
+from retentive.provenance import git_commit
 from retentive.reproductions.table import judge, row_key
 from retentive.tabulate import mean_std
 
 # overrides that say where or how loudly a run ran, not what it computed
 IGNORED = ("seed", "resume", "logger", "callbacks", "hydra.", "paths.", "trainer.enable_progress_bar",
            "checkpoint.")
-REPO = Path(__file__).resolve().parents[3]
 
 
 class CollectError(ValueError):
@@ -46,23 +45,14 @@ def config_of(overrides: Sequence[str]) -> str:
     return " ".join(sorted(kept, key=lambda o: (not o.startswith("experiment="), kept.index(o))))
 
 
-def git_commit(repo: Path = REPO) -> str:
-    """Short HEAD commit of the checkout this package runs from ('unknown' outside git)."""
-    try:
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _fmt(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else ""
 
 
 def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "ACC", *,
                 rows: Sequence[dict[str, str]] = (), commit: str | None = None, **given: str | None) -> dict:
-    """One CSV row from `runs` (one seed each). Fields in `given` (paper, label, scenario, dataset, config,
+    """One CSV row from `runs` (one seed each); its commit is the one(s) the runs recorded (older runs
+    recorded none: then HEAD at collect time). Fields in `given` (paper, label, scenario, dataset, config,
     paper_value, note) override what the runs say; paper, label, paper_value, note and config not given
     are kept from the row of the same key in `rows` (e.g. a 'not run' row waiting for its numbers)."""
     if not runs:
@@ -89,13 +79,14 @@ def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "AC
     seeds = sorted(by_seed)
     mean, std = mean_std([by_seed[s] for s in seeds])
     finished = max(results_path(run).stat().st_mtime for run, _, _ in loaded)
+    recorded = sorted({str(results["commit"]) for _, results, _ in loaded if results.get("commit")})
     first = loaded[0][1]
     row = {
         "paper": "", "table": table, "scenario": str(first.get("scenario") or ""),
         "dataset": str(first.get("dataset") or ""), "method": method, "label": "",
         "config": configs.pop() if len(configs) == 1 else "", "metric": metric, "paper_value": "",
         "ours_mean": _fmt(mean), "ours_std": _fmt(std), "ours_values": ";".join(_fmt(by_seed[s]) for s in seeds),
-        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": commit or git_commit(),
+        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": commit or ";".join(recorded) or git_commit(),
         "date": dt.datetime.fromtimestamp(finished, dt.timezone.utc).date().isoformat(), "note": "",
     }
     row.update({key: str(value) for key, value in given.items() if value is not None})
