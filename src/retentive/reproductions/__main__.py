@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_argument("--dataset", help="default: the stream class in results.json")
         sub.add_argument("--config", help="default: the runs' shared overrides (.hydra/overrides.yaml)")
         sub.add_argument("--note")
-        sub.add_argument("--commit", help="default: git HEAD of this checkout")
+        sub.add_argument("--commit", help="default: the commit(s) the runs recorded, else git HEAD of this checkout")
         sub.add_argument("--no-render", action="store_true", help="only write the CSV")
     args = parser.parse_args(argv)
     try:
