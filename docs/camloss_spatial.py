@@ -48,14 +48,15 @@ def measure(run: Path) -> dict:
     }
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
+    """Mean ± std over seeds of every measured column (in percent), one line per (family, method)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["family"], row["method"]), []).append(row)
-    lines = ["| runs | method | seeds | " + " | ".join(COLUMNS[3:]) + " |", "|---|---|---|" + "---|" * 4]
+    lines = ["| runs | method | seeds | " + " | ".join(columns[3:]) + " |", "|---|---|---|" + "---|" * len(columns[3:])]
     for (family, method), group in groups.items():
         cells = []
-        for column in COLUMNS[3:]:
+        for column in columns[3:]:
             values = [100 * float(r[column]) for r in group]
             spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
             cells.append(f"{statistics.fmean(values):.1f}{spread}")
