@@ -2,8 +2,9 @@
 # Issue 9, items 1 and 3: the authors' own protocols, one run at a time.
 #   cdep2020:  CDEP authors' DecoyMNIST / ColorMNIST protocol (unpadded net, full 54k train split, early
 #              stopping on the held-out loss), vanilla and CDEP, seeds 0-2; then the questionable-choice
-#              variant DecoyMNIST: test the best-validation weights. (ColorMNIST's validation coloured like
-#              train needs no run at their 1 epoch: the weights come out bit-identical, docs/reproductions.md.)
+#              variant DecoyMNIST: test the best-validation weights; then ColorMNIST CDEP at their demo's 5 epochs
+#              with validation coloured like test (theirs) and like train (clean). (At their default 1 epoch the
+#              two colourings give bit-identical weights, docs/reproductions.md.)
 #   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
 #   camloss_cnn: the same with our padded CNN (model=cnn), seeds 0-2.
 #   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
