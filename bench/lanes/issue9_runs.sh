@@ -127,7 +127,8 @@ fmnist() {  # item 4: Split Fashion-MNIST under the vdV 2019 Split MNIST protoco
   local method scenario experiment
   for scenario in task domain class; do
     for method in ${FMNIST_METHODS:-naive joint ewc si er derpp}; do  # also: der agem gdumb icarl
-      [[ $method == icarl && $scenario != class ]] && continue          # iCaRL is a Class-IL method
+      [[ $method == icarl && $scenario != class ]] && continue          # iCaRL is a Class-IL method;
+      [[ $method == gdumb && $scenario == task ]] && continue           # GDumb refuses Task-IL (labels repeat)
       case $method in
         ewc|si) experiment=(experiment="split_fmnist_${scenario}_$method") ;;
         *) experiment=(experiment=split_fmnist "strategy=$method" "dataset.scenario=$scenario")
