@@ -32,14 +32,14 @@ def measure(run: Path) -> dict:
     from retentive.evaluate import rebuild
     from retentive.resume.checkpoint import load_checkpoint
 
-    cfg, stream, net, _ = rebuild(load_checkpoint(run / "checkpoints" / "last.pt"))
+    _, stream, net, _ = rebuild(load_checkpoint(run / "checkpoints" / "last.pt"))
     grey = load_mnist(stream.data_dir, train=False)
     y, palette = grey.labels, class_palette(10).float()
     random_colour = torch.randint(0, 10, y.shape, generator=torch.Generator().manual_seed(0))
 
     def predict(colour: torch.Tensor) -> torch.Tensor:
         tinted = (grey.images.float() * palette[colour].view(-1, 3, 1, 1) / 255.0).round() / 255.0
-        x = (tinted - stream.mean) / stream.std if cfg.dataset.get("standardize") else tinted
+        x = (tinted - stream.mean) / stream.std  # as TaskDataset does (mean 0 / std 1 unless standardised)
         with torch.no_grad():
             return torch.cat([net(chunk).argmax(1) for chunk in x.split(1000)])
 
