@@ -4,7 +4,8 @@
 #              stopping on the held-out loss), vanilla and CDEP, seeds 0-2; then the questionable-choice
 #              variant DecoyMNIST: test the best-validation weights; then ColorMNIST CDEP at their demo's 5 epochs
 #              with validation coloured like test (theirs) and like train (clean). (At their default 1 epoch the
-#              two colourings give bit-identical weights, docs/reproductions.md.)
+#              two colourings give bit-identical weights, docs/reproductions.md.) Then the rest of their rate
+#              sweep {500, 1000} (01_train_all.py) at the authors' protocol.
 #   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
 #   camloss_cnn: the same with our padded CNN (model=cnn), seeds 0-2.
 #   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
@@ -37,7 +38,9 @@ cdep2020() {
     "color_cdep|cdep2020_color_cdep|||" \
     "decoy_cdep_restore|cdep2020_decoy_cdep|callbacks.early_stopping.restore_best=true||" \
     "color_cdep_5ep|cdep2020_color_cdep|schedule.epochs_per_task=5|CDEP w 5000, 5 epochs + early stopping (their demo), val coloured like test|25.5 ± 0.4" \
-    "color_cdep_5ep_trainval|cdep2020_color_cdep|schedule.epochs_per_task=5 dataset.val_colours=train|CDEP w 5000, 5 epochs + early stopping, val coloured like train|25.5 ± 0.4"; do
+    "color_cdep_5ep_trainval|cdep2020_color_cdep|schedule.epochs_per_task=5 dataset.val_colours=train|CDEP w 5000, 5 epochs + early stopping, val coloured like train|25.5 ± 0.4" \
+    "color_cdep_w500|cdep2020_color_cdep|explanation.weight=500|CDEP w 500 (their sweep), authors' protocol (val coloured like test)|25.5 ± 0.4" \
+    "color_cdep_w1000|cdep2020_color_cdep|explanation.weight=1000|CDEP w 1000 (their sweep), authors' protocol (val coloured like test)|25.5 ± 0.4"; do
     IFS='|' read -r name experiment extra label paper <<< "$spec"
     [[ -n ${CDEP_SPECS:-} && " $CDEP_SPECS " != *" $name "* ]] && continue  # CDEP_SPECS picks a subset
     local args more; read -r -a more <<< "$extra"; args=("experiment=$experiment" "${more[@]}")
