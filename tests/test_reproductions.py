@@ -140,3 +140,6 @@ def test_a_row_names_the_commits_its_runs_recorded(tmp_path):
         (run_dir / "results.json").write_text(json.dumps({k: v for k, v in results.items() if k != "commit"}))
         still = [] if run_dir == dir1 else ["2222222+dirty"]  # a mixed row keeps the recorded commit too
         assert collect_row([dir0, dir1], "t", "naive", config="c")["commit"] == ";".join(sorted([git_commit(), *still]))
+    # re-collecting a row (e.g. with more seeds) keeps the commit it named for runs that recorded none
+    earlier = collect_row([dir0, dir1], "t", "naive", config="c", commit="3333333")
+    assert collect_row([dir0, dir1], "t", "naive", config="c", rows=[earlier])["commit"] == "3333333"

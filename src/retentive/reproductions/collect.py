@@ -51,8 +51,8 @@ def _fmt(value: float) -> str:
 
 def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "ACC", *,
                 rows: Sequence[dict[str, str]] = (), commit: str | None = None, **given: str | None) -> dict:
-    """One CSV row from `runs` (one seed each); its commit is the one(s) the runs recorded (HEAD at collect
-    time stands in for a run from before runs recorded one). Fields in `given` (paper, label, scenario, dataset, config,
+    """One CSV row from `runs` (one seed each); its commit is the one(s) the runs recorded (for a run from before
+    runs recorded one: the commit the existing row already names, else HEAD at collect time). Fields in `given` (paper, label, scenario, dataset, config,
     paper_value, note) override what the runs say; paper, label, paper_value, note and config not given
     are kept from the row of the same key in `rows` (e.g. a 'not run' row waiting for its numbers)."""
     if not runs:
@@ -79,19 +79,22 @@ def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "AC
     seeds = sorted(by_seed)
     mean, std = mean_std([by_seed[s] for s in seeds])
     finished = max(results_path(run).stat().st_mtime for run, _, _ in loaded)
-    head = git_commit() if any(not results.get("commit") for _, results, _ in loaded) else ""
-    recorded = sorted({str(results.get("commit") or head) for _, results, _ in loaded})
+    recorded = {str(results["commit"]) for _, results, _ in loaded if results.get("commit")}
+    unrecorded = any(not results.get("commit") for _, results, _ in loaded)
     first = loaded[0][1]
     row = {
         "paper": "", "table": table, "scenario": str(first.get("scenario") or ""),
         "dataset": str(first.get("dataset") or ""), "method": method, "label": "",
         "config": configs.pop() if len(configs) == 1 else "", "metric": metric, "paper_value": "",
         "ours_mean": _fmt(mean), "ours_std": _fmt(std), "ours_values": ";".join(_fmt(by_seed[s]) for s in seeds),
-        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": commit or ";".join(recorded),
+        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": commit or "",
         "date": dt.datetime.fromtimestamp(finished, dt.timezone.utc).date().isoformat(), "note": "",
     }
     row.update({key: str(value) for key, value in given.items() if value is not None})
     existing = next((r for r in rows if row_key(r) == row_key(row)), {})
+    if unrecorded:  # the row's earlier commit(s) said where those older runs ran; HEAD only for a new row
+        recorded |= set(filter(None, existing.get("commit", "").split(";"))) or {git_commit()}
+    row["commit"] = commit or ";".join(sorted(recorded))
     for field in ("paper", "label", "paper_value", "note", "config"):
         if given.get(field) is None and existing.get(field) and not (field == "config" and row["config"]):
             row[field] = existing[field]
