@@ -1,6 +1,6 @@
 """What the ColorMNIST runs classify by: colour or shape (docs/reproductions.md, "The CDEP authors' protocols").
 
-    .venv/bin/python docs/colormnist_reliance.py outputs/repro/cdep2020/color_{vanilla,cdep,cdep_5ep,cdep_5ep_trainval} \\
+    .venv/bin/python docs/colormnist_reliance.py outputs/repro/cdep2020/color_{vanilla,cdep,cdep_5ep,cdep_5ep_trainval,cdep_w500,cdep_w1000} \\
         > docs/colormnist_reliance.csv
     .venv/bin/python docs/colormnist_reliance.py --markdown docs/colormnist_reliance.csv   # the table in the doc
 
