@@ -53,8 +53,9 @@ def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "AC
                 rows: Sequence[dict[str, str]] = (), commit: str | None = None, **given: str | None) -> dict:
     """One CSV row from `runs` (one seed each); its commit is the one(s) the runs recorded (for a run from
     before runs recorded one: the commit the existing row already names, else HEAD at collect time). Fields in
-    `given` (paper, label, scenario, dataset, config, paper_value, note) override what the runs say; paper, label, paper_value, note and config not given
-    are kept from the row of the same key in `rows` (e.g. a 'not run' row waiting for its numbers)."""
+    `given` (paper, label, scenario, dataset, config, paper_value, note) override what the runs say; paper,
+    label, paper_value, note and config not given are kept from the row of the same key in `rows` (e.g. a
+    'not run' row waiting for its numbers)."""
     if not runs:
         raise CollectError("no run directories given")
     loaded = [(Path(run), *read_run(Path(run))) for run in runs]
