@@ -88,7 +88,7 @@ def collect_row(runs: Sequence[Path], table: str, method: str, metric: str = "AC
         "dataset": str(first.get("dataset") or ""), "method": method, "label": "",
         "config": configs.pop() if len(configs) == 1 else "", "metric": metric, "paper_value": "",
         "ours_mean": _fmt(mean), "ours_std": _fmt(std), "ours_values": ";".join(_fmt(by_seed[s]) for s in seeds),
-        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": commit or "",
+        "seeds": ";".join(str(s) for s in seeds), "n_seeds": str(len(seeds)), "commit": "",  # set below, once the existing row is known
         "date": dt.datetime.fromtimestamp(finished, dt.timezone.utc).date().isoformat(), "note": "",
     }
     row.update({key: str(value) for key, value in given.items() if value is not None})
