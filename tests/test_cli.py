@@ -48,6 +48,9 @@ def test_wandb_logger_runs_offline(tmp_path):
         (["dataset=split_digits", "dataset.scenario=class", "model.heads=multi"], {}, "model.heads: 'multi' needs task ids"),
         (["dataset=split_mnist"], {"DATA_DIR": "/no/such/dir", "RETENTIVE_OFFLINE": "1"}, "set DATA_DIR"),
         (["dataset=split_digits", "loader.batch_size=0"], {}, "loader.batch_size: 0 must be an integer >= 1"),
+        # settings for a callback the chosen group lacks (an experiment's early stopping, then callbacks=default)
+        (["dataset=split_digits", "callbacks=default", "+callbacks.early_stopping.patience=0"], {},
+         "callbacks.early_stopping: has ['patience'] but no _target_"),
     ],
 )
 def test_user_mistakes_fail_with_one_line(tmp_path, overrides, env, expected):
