@@ -65,6 +65,35 @@ def test_cdep_sum_over_blobs_is_blob_count_times_the_mean() -> None:
         CDEP(reduction="max")
 
 
+def test_cdep_score_falls_with_a_logit_shift_that_changes_no_prediction() -> None:
+    """Why the ColorMNIST penalty switches itself off (docs/reproductions.md): the score is softmax(rel, irrel)
+    per logit, so adding the same weight vector to every class's row of the last layer — a shift of all 10
+    logits that the classifier's softmax does not see — adds far more to `irrel` (the rest of the image) than
+    to `rel` (one pixel) and drives the score to 0. Trained ColorMNIST nets end with irrel ≈ +120 on every
+    logit (docs/colormnist_penalty.csv)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.images[:64], dtype=torch.float32).unsqueeze(1) / 16.0
+    y, t = torch.tensor(digits.target[:64]), torch.zeros(64, dtype=torch.long)
+    torch.manual_seed(0)
+    net = build_net(partial(cnn_backbone, channels=(8,), kernel_size=3, hidden=32), (1, 8, 8), [10], False).eval()
+    loss = CDEP(pixel_blobs=4, reuse_forward=False, reduction="sum_blobs", pixel_draw="per_batch")
+
+    def score_and_predictions() -> tuple[float, torch.Tensor]:
+        torch.manual_seed(1)  # the same 4 pixels each time
+        with torch.no_grad():
+            return loss(net, x, y, (x > 0).float(), t).item(), net(x).argmax(1)
+
+    before, predicted = score_and_predictions()
+    with torch.no_grad():
+        net.heads[0].weight += 10.0
+    after, predicted_after = score_and_predictions()
+    assert torch.equal(predicted, predicted_after)
+    assert before > 1.0  # 4 blobs at about one half each for an untrained net
+    assert after < 0.01 * before  # the penalty is all but gone; nothing the net predicts changed
+
+
 @needs_mnist
 def test_color_mnist_standardisation_and_test_coloured_validation() -> None:
     import os

@@ -1,0 +1,99 @@
+"""Is the CDEP penalty still on at the end of a ColorMNIST run? (docs/reproductions.md, "The CDEP authors' protocols")
+
+    .venv/bin/python docs/colormnist_penalty.py outputs/repro/cdep2020/color_{vanilla,cdep,cdep_w500,cdep_w1000} \\
+        > docs/colormnist_penalty.csv
+    .venv/bin/python docs/colormnist_penalty.py --markdown docs/colormnist_penalty.csv   # the table in the doc
+
+One row per finished run, on the weights it tested and the first 1,024 digits of its train split: the authors'
+penalty (8 single pixels drawn as their ColorMNIST script draws them, each pixel's mean softmax(rel, irrel)[0]
+over samples and classes, summed over the 8; unweighted), the mean of `rel` (the 8 pixels' contribution to every
+logit) and of `irrel` (everything else's), and the logits' mean distance from their per-sample class mean — how
+far apart the net puts the classes (the softmax ignores a shift shared by all 10 logits; the penalty does not).
+
+`PenaltyUntil` is the causal check: the authors' protocol with the penalty switched off from step `step` on
+(`PYTHONPATH=docs python -m retentive.train experiment=cdep2020_color_cdep +callbacks.penalty_until._target_=
+colormnist_penalty.PenaltyUntil +callbacks.penalty_until.step=10`). If the penalty no longer acts after its first
+steps, the run ends where the fully penalised run of the same seed ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+COLUMNS = ("family", "method", "seed", "acc", "penalty", "rel_mean", "irrel_mean", "logit_spread")
+SAMPLES, BLOBS = 1024, 8
+
+
+class PenaltyUntil(Callback):
+    """Sets the explanation weight to 0 from global step `step` on (the loss is then not even computed)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_step >= self.step:
+            pl_module.explanation.weight = 0.0
+
+
+def measure(run: Path) -> dict:
+    from retentive.evaluate import rebuild
+    from retentive.explanations.cdep import cdep_score, sample_batch_pixels
+    from retentive.explanations.contextual_decomposition import decompose
+    from retentive.resume.checkpoint import load_checkpoint
+
+    _, stream, net, _ = rebuild(load_checkpoint(run / "checkpoints" / "last.pt"))
+    batch = stream.train(0).batch(torch.arange(SAMPLES))
+    blobs = sample_batch_pixels(batch.mask.float(), BLOBS, torch.Generator().manual_seed(0))
+    x = batch.x.repeat(BLOBS, 1, 1, 1)
+    with torch.no_grad():
+        rel, irrel = decompose(net, x * blobs, x * (1.0 - blobs))
+        logits = net(batch.x)
+    penalty = sum(cdep_score(r, i) for r, i in zip(rel.chunk(BLOBS), irrel.chunk(BLOBS), strict=True))
+    return {
+        "family": run.parent.parent.name, "method": run.parent.name, "seed": int(run.name.removeprefix("seed")),
+        "acc": json.loads((run / "results.json").read_text())["ACC"], "penalty": float(penalty),
+        "rel_mean": float(rel.mean()), "irrel_mean": float(irrel.mean()),
+        "logit_spread": float((logits - logits.mean(1, keepdim=True)).abs().mean()),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    """Mean ± std over seeds per method (accuracy in percent, the rest as measured)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["method"], []).append(row)
+    lines = ["| runs | seeds | test acc | penalty (8 pixels) | rel mean | irrel mean | logit spread |", "|---|---|---|---|---|---|---|"]
+    for method, group in groups.items():
+        cells = []
+        for column, scale, digits in (("acc", 100, 1), ("penalty", 1, 4), ("rel_mean", 1, 2), ("irrel_mean", 1, 1),
+                                      ("logit_spread", 1, 2)):
+            values = [scale * float(r[column]) for r in group]
+            spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.fmean(values):.{digits}f}{spread}")
+        lines.append(f"| `{method}` | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--markdown"]:
+        with open(argv[1], newline="") as handle:
+            print(markdown(list(csv.DictReader(handle))))
+        return
+    writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for method_dir in map(Path, argv):
+        for run in sorted(method_dir.glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
+            if (run / "results.json").exists() and json.loads((run / "results.json").read_text())["status"] == "complete":
+                row = measure(run)
+                writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
