@@ -10,10 +10,8 @@ over samples and classes, summed over the 8; unweighted), the mean of `rel` (the
 logit) and of `irrel` (everything else's), and the logits' mean distance from their per-sample class mean — how
 far apart the net puts the classes (the softmax ignores a shift shared by all 10 logits; the penalty does not).
 
-`PenaltyUntil` is the causal check: the authors' protocol with the penalty switched off from step `step` on
-(`PYTHONPATH=docs python -m retentive.train experiment=cdep2020_color_cdep +callbacks.penalty_until._target_=
-colormnist_penalty.PenaltyUntil +callbacks.penalty_until.step=10`). If the penalty no longer acts after its first
-steps, the run ends where the fully penalised run of the same seed ends.
+The causal check is `retentive.callbacks.explanation_cutoff.ExplanationCutoff`: the same protocol with the penalty
+switched off after its first 10 steps (bench/lanes/issue9_runs.sh, `color_cdep_cutoff10`).
 """
 
 from __future__ import annotations
@@ -25,21 +23,9 @@ import sys
 from pathlib import Path
 
 import torch
-from lightning.pytorch.callbacks import Callback
 
 COLUMNS = ("family", "method", "seed", "acc", "penalty", "rel_mean", "irrel_mean", "logit_spread")
 SAMPLES, BLOBS = 1024, 8
-
-
-class PenaltyUntil(Callback):
-    """Sets the explanation weight to 0 from global step `step` on (the loss is then not even computed)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if trainer.global_step >= self.step:
-            pl_module.explanation.weight = 0.0
 
 
 def measure(run: Path) -> dict:

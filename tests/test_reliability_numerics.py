@@ -13,6 +13,7 @@ import torch
 from retentive.config import compose_config
 from retentive.errors import ConfigError
 from retentive.runner import run
+from tests.conftest import needs_mnist
 from tests.test_cli import train
 
 FAST = ["dataset=split_digits", "logger=none", "callbacks.progress=null", "callbacks.plots=null"]
@@ -66,4 +67,22 @@ def test_normal_run_has_no_warnings(tmp_path):
 def test_bad_sanity_setting_is_one_line_before_training(tmp_path):
     with pytest.raises(ConfigError, match=r"callbacks.sanity.growth_factor: 0.5 must be > 1"):
         run_with_sanity(tmp_path, "callbacks.sanity.growth_factor=0.5")
+    with pytest.raises(ConfigError, match=r"callbacks.sanity.vanish_ratio: 1 must be in \[0, 1\)"):
+        run_with_sanity(tmp_path, "callbacks.sanity.vanish_ratio=1")
     assert not (tmp_path / "results.json").exists()
+
+
+@needs_mnist
+def test_cdep_penalty_that_vanishes_in_a_few_steps_is_reported(tmp_path):
+    """The CDEP authors' ColorMNIST protocol on 2,560 train digits (10 steps): their penalty falls from ~4
+    to below 1e-6 of that within the 10 steps (a logit shift satisfies it, docs/reproductions.md), which the
+    sanity callback reports once, naming the explanation."""
+    protocol = ["experiment=cdep2020_color_cdep", "dataset.train_samples_per_task=2560", "logger=none",
+                "callbacks=default", "~callbacks.early_stopping", "callbacks.progress=null", "callbacks.plots=null",
+                "evaluation.max_samples_per_task=500"]
+    summary = run(compose_config(protocol, tmp_path), tmp_path)
+    vanished = [w for w in summary["warnings"] if w["kind"] == "explanation_vanished"]
+    assert len(vanished) == 1 and vanished[0]["knob"] == "explanation.weight"
+    assert 3 <= vanished[0]["step"] <= 9  # within the first ten steps, not at the first
+    assert vanished[0]["penalty"] < 5000 * 4e-6  # weighted: below 1e-6 of a first value of about 4
+    assert "no longer shapes training" in vanished[0]["message"]

@@ -1,5 +1,6 @@
-"""NumericalSanity: warn when the training loss explodes without becoming NaN, or when a penalty
-dwarfs the task loss, so a run that "completes" on garbage numbers says so (log and results.json)."""
+"""NumericalSanity: warn when the training loss explodes without becoming NaN, when a penalty dwarfs
+the task loss, or when an explanation penalty vanishes, so a run that "completes" on garbage numbers (or
+without the penalty it was configured with) says so (log and results.json)."""
 
 from __future__ import annotations
 
@@ -29,22 +30,30 @@ class NumericalSanity(ContinualCallback):
 
     - growth: the total loss exceeds `growth_factor` times the task's first loss;
     - penalty: the strategy penalty or the weighted explanation loss exceeds `penalty_ratio` times the
-      task loss (floored at `min_task_loss`, so a task loss near 0 does not make any penalty "dwarf" it).
+      task loss (floored at `min_task_loss`, so a task loss near 0 does not make any penalty "dwarf" it);
+    - explanation_vanished: the explanation loss falls below `vanish_ratio` times its first value on the
+      task. From then on the penalty no longer shapes training; that is only right if the constraint is
+      truly met (CDEP's share score is also met by a shift of all logits that changes no prediction: the
+      CDEP authors' ColorMNIST penalty falls from 4 to 1e-9 in 10 steps, docs/reproductions.md). 0: off.
     Each kind warns once per task (a log line and an entry of results.json `warnings`), naming the task,
     step, values and the knob to turn. Non-finite losses stay the module's error (`loss: non-finite`).
     """
 
     def __init__(self, growth_factor: float = 1e3, penalty_ratio: float = 1e3, every_n_steps: int = 1,
-                 min_task_loss: float = 1e-2) -> None:
+                 min_task_loss: float = 1e-2, vanish_ratio: float = 1e-6) -> None:
         require(growth_factor > 1, "callbacks.sanity.growth_factor", f"{growth_factor} must be > 1", "e.g. 1000")
         require(penalty_ratio > 0, "callbacks.sanity.penalty_ratio", f"{penalty_ratio} must be > 0", "e.g. 1000")
         require(every_n_steps >= 1, "callbacks.sanity.every_n_steps", f"{every_n_steps} must be >= 1", "e.g. 1")
         require(min_task_loss > 0, "callbacks.sanity.min_task_loss", f"{min_task_loss} must be > 0", "e.g. 0.01")
+        require(0 <= vanish_ratio < 1, "callbacks.sanity.vanish_ratio", f"{vanish_ratio} must be in [0, 1)",
+                "e.g. 1e-6; 0 turns the check off")
         self.growth_factor = float(growth_factor)
         self.penalty_ratio = float(penalty_ratio)
         self.every_n_steps = int(every_n_steps)
         self.min_task_loss = float(min_task_loss)
+        self.vanish_ratio = float(vanish_ratio)
         self.first_loss: float | None = None  # the current task's first total loss
+        self.first_explanation: float | None = None  # the current task's first (unweighted) explanation loss
         self.warned: list[list[Any]] = []     # [task, kind] already warned about
         self.warnings: list[dict[str, Any]] = []
 
@@ -55,6 +64,7 @@ class NumericalSanity(ContinualCallback):
 
     def on_task_start(self, trainer: L.Trainer, module: L.LightningModule, task: int) -> None:
         self.first_loss = None
+        self.first_explanation = None
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -66,6 +76,9 @@ class NumericalSanity(ContinualCallback):
         loss = values["train/loss"]
         if not all(map(_finite, values.values())):
             return  # the module stops the run with its own one-line error
+        explanation = values.get("train/explanation_loss")
+        if self.first_explanation is None and explanation is not None and explanation > 0:
+            self.first_explanation = explanation
         if self.first_loss is None:
             self.first_loss = loss
             return
@@ -85,24 +98,34 @@ class NumericalSanity(ContinualCallback):
                        values.get("train/task_loss", 0.0),
                        f"loss {loss:.4g} is {loss / self.first_loss:.3g}x its first value {self.first_loss:.4g} "
                        f"on this task (limit {self.growth_factor:g}x)")
+        if (self.vanish_ratio and explanation is not None and self.first_explanation
+                and explanation < self.vanish_ratio * self.first_explanation):
+            self._warn(trainer, task, "explanation_vanished", step, "explanation.weight", loss,
+                       module.explanation.weight * explanation, values.get("train/task_loss", 0.0),
+                       f"explanation loss {explanation:.3g} is below {self.vanish_ratio:g}x its first value "
+                       f"{self.first_explanation:.4g} on this task: the penalty no longer shapes training",
+                       advice="check the constraint is really met (explanation metrics, probes); a score that a "
+                              "shared logit shift satisfies (CDEP's) can vanish without it")
 
     def _warn(self, trainer: L.Trainer, task: int, kind: str, step: int, knob: str, loss: float, penalty: float,
-              task_loss: float, what: str) -> None:
+              task_loss: float, what: str, advice: str | None = None) -> None:
         if [task, kind] in self.warned:
             return
         self.warned.append([task, kind])
-        message = f"task {task}, step {step}: {what}; lower {knob}"
+        message = f"task {task}, step {step}: {what}; {advice or f'lower {knob}'}"
         self.warnings.append({"kind": kind, "task": task, "step": step, "knob": knob, "loss": loss,
                               "task_loss": task_loss, "penalty": penalty, "message": message})
         if trainer.is_global_zero:
             log.warning("numerical sanity: %s", message)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"first_loss": self.first_loss, "warned": [list(w) for w in self.warned],
+        return {"first_loss": self.first_loss, "first_explanation": self.first_explanation,
+                "warned": [list(w) for w in self.warned],
                 "warnings": [dict(w) for w in self.warnings]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.first_loss = state.get("first_loss")
+        self.first_explanation = state.get("first_explanation")
         self.warned = [list(w) for w in state.get("warned", [])]
         self.warnings = [dict(w) for w in state.get("warnings", [])]
 
