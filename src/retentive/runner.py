@@ -213,7 +213,7 @@ def build_group(cfg: DictConfig, key: str) -> list[Any]:
         settings = list(node) if isinstance(node, DictConfig) else node
         require(not node or (isinstance(node, DictConfig) and "_target_" in node), f"{key}.{name}",
                 f"has {settings!r} but no _target_ to build it from",
-                f"choose a {key} group that defines {name} (see conf/{key}/), or remove {key}.{name}")
+                f"choose a {key} group that defines {name} (see conf/{key}/), or drop the settings: ~{key}.{name}")
     built = [build(node, key) for node in nodes.values() if node]
     return [obj for obj in built if obj is not None]
 
