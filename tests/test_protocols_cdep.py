@@ -70,7 +70,7 @@ def test_cdep_score_falls_with_a_logit_shift_that_changes_no_prediction() -> Non
     per logit, so adding the same weight vector to every class's row of the last layer — a shift of all 10
     logits that the classifier's softmax does not see — adds far more to `irrel` (the rest of the image) than
     to `rel` (one pixel) and drives the score to 0. Trained ColorMNIST nets end with irrel ≈ +120 on every
-    logit (docs/colormnist_penalty.csv)."""
+    logit (docs/cdep_penalty.csv)."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()

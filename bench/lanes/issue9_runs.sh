@@ -6,7 +6,8 @@
 #              with validation coloured like test (theirs) and like train (clean). (At their default 1 epoch the
 #              two colourings give bit-identical weights, docs/reproductions.md.) Then the rest of their rate
 #              sweep {500, 1000} (01_train_all.py) at the authors' protocol. Then ColorMNIST CDEP with the penalty
-#              cut off after 10 steps (it no longer acts after ~6; ~1 min a run) over their sweep's seeds 0-29.
+#              cut off after 10 steps (it no longer acts after ~6; ~1 min a run) over their sweep's seeds 0-29, and
+#              DecoyMNIST CDEP cut off the same way (seeds 0-2).
 #   camloss:   CAM loss (lint's centre kernel + phase schedule) vs vanilla on DecoyMNIST's corner patch, seeds 0-2.
 #   camloss_cnn: the same with our padded CNN (model=cnn), seeds 0-2.
 #   hsu2018:   Hsu et al. 2018 Split MNIST, 11 methods x task / domain / class, seeds 0-2.
@@ -44,7 +45,8 @@ cdep2020() {
     "color_cdep_5ep_trainval|cdep2020_color_cdep|schedule.epochs_per_task=5 dataset.val_colours=train|CDEP w 5000, 5 epochs + early stopping, val coloured like train|25.5 ± 0.4" \
     "color_cdep_w500|cdep2020_color_cdep|explanation.weight=500|CDEP w 500 (their sweep), authors' protocol (val coloured like test)|25.5 ± 0.4" \
     "color_cdep_w1000|cdep2020_color_cdep|explanation.weight=1000|CDEP w 1000 (their sweep), authors' protocol (val coloured like test)|25.5 ± 0.4" \
-    "color_cdep_cutoff10|cdep2020_color_cdep|+callbacks.explanation_cutoff._target_=retentive.callbacks.explanation_cutoff.ExplanationCutoff +callbacks.explanation_cutoff.steps=10|CDEP w 5000, penalty on for the first 10 steps only (ExplanationCutoff), authors' protocol otherwise|25.5 ± 0.4|$(seq -s ' ' 0 29)"; do
+    "color_cdep_cutoff10|cdep2020_color_cdep|+callbacks.explanation_cutoff._target_=retentive.callbacks.explanation_cutoff.ExplanationCutoff +callbacks.explanation_cutoff.steps=10|CDEP w 5000, penalty on for the first 10 steps only (ExplanationCutoff), authors' protocol otherwise|25.5 ± 0.4|$(seq -s ' ' 0 29)" \
+    "decoy_cdep_cutoff10|cdep2020_decoy_cdep|+callbacks.explanation_cutoff._target_=retentive.callbacks.explanation_cutoff.ExplanationCutoff +callbacks.explanation_cutoff.steps=10|CDEP w 10000, penalty on for the first 10 steps only (ExplanationCutoff), authors' protocol otherwise|"; do
     IFS='|' read -r name experiment extra label paper seeds <<< "$spec"
     [[ -n ${CDEP_SPECS:-} && " $CDEP_SPECS " != *" $name "* ]] && continue  # CDEP_SPECS picks a subset
     local args more; read -r -a more <<< "$extra"; args=("experiment=$experiment" "${more[@]}")

@@ -1,14 +1,15 @@
-"""Is the CDEP penalty still on at the end of a ColorMNIST run? (docs/reproductions.md, "The CDEP authors' protocols")
+"""Is the CDEP penalty still on at the end of a run? (docs/reproductions.md, "The CDEP authors' protocols")
 
-    .venv/bin/python docs/colormnist_penalty.py outputs/repro/cdep2020/color_{vanilla,cdep,cdep_w500,cdep_w1000} \\
-        > docs/colormnist_penalty.csv
-    .venv/bin/python docs/colormnist_penalty.py --markdown docs/colormnist_penalty.csv   # the table in the doc
+    cd outputs/repro/cdep2020 && ../../../.venv/bin/python ../../../docs/cdep_penalty.py \\
+        color_{vanilla,cdep,cdep_w500,cdep_w1000} decoy_{vanilla,cdep} > ../../../docs/cdep_penalty.csv
+    .venv/bin/python docs/cdep_penalty.py --markdown docs/cdep_penalty.csv   # the table in the doc
 
 One row per finished run, on the weights it tested and the first 1,024 digits of its train split: the authors'
-penalty (8 single pixels drawn as their ColorMNIST script draws them, each pixel's mean softmax(rel, irrel)[0]
-over samples and classes, summed over the 8; unweighted), the mean of `rel` (the 8 pixels' contribution to every
-logit) and of `irrel` (everything else's), and the logits' mean distance from their per-sample class mean — how
-far apart the net puts the classes (the softmax ignores a shift shared by all 10 logits; the penalty does not).
+penalty, unweighted (ColorMNIST: 8 single pixels drawn as their script draws them, each pixel's mean
+softmax(rel, irrel)[0] over samples and classes, summed over the 8; DecoyMNIST: the whole decoy mask as one
+group), the mean of `rel` (the penalised pixels' contribution to every logit) and of `irrel` (everything
+else's), and the logits' mean distance from their per-sample class mean — how far apart the net puts the
+classes (the softmax ignores a shift shared by all 10 logits; the penalty does not).
 
 The causal check is `retentive.callbacks.explanation_cutoff.ExplanationCutoff`: the same protocol with the penalty
 switched off after its first 10 steps (bench/lanes/issue9_runs.sh, `color_cdep_cutoff10`).
@@ -34,14 +35,17 @@ def measure(run: Path) -> dict:
     from retentive.explanations.contextual_decomposition import decompose
     from retentive.resume.checkpoint import load_checkpoint
 
-    _, stream, net, _ = rebuild(load_checkpoint(run / "checkpoints" / "last.pt"))
+    cfg, stream, net, _ = rebuild(load_checkpoint(run / "checkpoints" / "last.pt"))
     batch = stream.train(0).batch(torch.arange(SAMPLES))
-    blobs = sample_batch_pixels(batch.mask.float(), BLOBS, torch.Generator().manual_seed(0))
-    x = batch.x.repeat(BLOBS, 1, 1, 1)
+    blobs = BLOBS if cfg.dataset._target_.endswith("ColorMNIST") else 1  # ColorMNIST: single pixels; decoy: the mask
+    mask = batch.mask.float()
+    if blobs > 1:
+        mask = sample_batch_pixels(mask, blobs, torch.Generator().manual_seed(0))
+    x = batch.x.repeat(blobs, 1, 1, 1)
     with torch.no_grad():
-        rel, irrel = decompose(net, x * blobs, x * (1.0 - blobs))
+        rel, irrel = decompose(net, x * mask, x * (1.0 - mask))
         logits = net(batch.x)
-    penalty = sum(cdep_score(r, i) for r, i in zip(rel.chunk(BLOBS), irrel.chunk(BLOBS), strict=True))
+    penalty = sum(cdep_score(r, i) for r, i in zip(rel.chunk(blobs), irrel.chunk(blobs), strict=True))
     return {
         "family": run.parent.parent.name, "method": run.parent.name, "seed": int(run.name.removeprefix("seed")),
         "acc": json.loads((run / "results.json").read_text())["ACC"], "penalty": float(penalty),
@@ -55,7 +59,7 @@ def markdown(rows: list[dict]) -> str:
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
-    lines = ["| runs | seeds | test acc | penalty (8 pixels) | rel mean | irrel mean | logit spread |", "|---|---|---|---|---|---|---|"]
+    lines = ["| runs | seeds | test acc | penalty | rel mean | irrel mean | logit spread |", "|---|---|---|---|---|---|---|"]
     for method, group in groups.items():
         cells = []
         for column, scale, digits in (("acc", 100, 1), ("penalty", 1, 4), ("rel_mean", 1, 2), ("irrel_mean", 1, 1),
