@@ -16,6 +16,7 @@ One row per run (`<root>/<method>/seed<k>/checkpoints/last.pt`), measured on the
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -48,6 +49,19 @@ def measure(run: Path) -> dict:
     }
 
 
+def mean_std(values: list[float], digits: int = 1) -> str:
+    """`mean ± sample std` (just the mean for one value): a cell of the docs' seed tables."""
+    spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+    return f"{statistics.fmean(values):.{digits}f}{spread}"
+
+
+def complete_runs(method_dir: Path) -> list[Path]:
+    """The `seed<k>` runs of a method directory whose results.json says complete, in seed order."""
+    runs = sorted(method_dir.glob("seed*"), key=lambda p: int(p.name.removeprefix("seed")))
+    return [run for run in runs
+            if (run / "results.json").exists() and json.loads((run / "results.json").read_text())["status"] == "complete"]
+
+
 def markdown(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
     """Mean ± std over seeds of every measured column (in percent), one line per (family, method)."""
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -55,11 +69,7 @@ def markdown(rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> str:
         groups.setdefault((row["family"], row["method"]), []).append(row)
     lines = ["| runs | method | seeds | " + " | ".join(columns[3:]) + " |", "|---|---|---|" + "---|" * len(columns[3:])]
     for (family, method), group in groups.items():
-        cells = []
-        for column in columns[3:]:
-            values = [100 * float(r[column]) for r in group]
-            spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
-            cells.append(f"{statistics.fmean(values):.1f}{spread}")
+        cells = [mean_std([100 * float(r[column]) for r in group]) for column in columns[3:]]
         lines.append(f"| {family} | {method} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

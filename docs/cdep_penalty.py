@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import csv
 import json
-import statistics
 import sys
 from pathlib import Path
 
 import torch
+from camloss_spatial import complete_runs, mean_std
 
 COLUMNS = ("family", "method", "seed", "acc", "penalty", "rel_mean", "irrel_mean", "logit_spread")
 SAMPLES, BLOBS = 1024, 8
@@ -61,12 +61,8 @@ def markdown(rows: list[dict]) -> str:
         groups.setdefault(row["method"], []).append(row)
     lines = ["| runs | seeds | test acc | penalty | rel mean | irrel mean | logit spread |", "|---|---|---|---|---|---|---|"]
     for method, group in groups.items():
-        cells = []
-        for column, scale, digits in (("acc", 100, 1), ("penalty", 1, 4), ("rel_mean", 1, 2), ("irrel_mean", 1, 1),
-                                      ("logit_spread", 1, 2)):
-            values = [scale * float(r[column]) for r in group]
-            spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
-            cells.append(f"{statistics.fmean(values):.{digits}f}{spread}")
+        cells = [mean_std([scale * float(r[column]) for r in group], digits) for column, scale, digits in
+                 (("acc", 100, 1), ("penalty", 1, 4), ("rel_mean", 1, 2), ("irrel_mean", 1, 1), ("logit_spread", 1, 2))]
         lines.append(f"| `{method}` | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -79,10 +75,9 @@ def main(argv: list[str]) -> None:
     writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
     writer.writeheader()
     for method_dir in map(Path, argv):
-        for run in sorted(method_dir.glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
-            if (run / "results.json").exists() and json.loads((run / "results.json").read_text())["status"] == "complete":
-                row = measure(run)
-                writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+        for run in complete_runs(method_dir):
+            row = measure(run)
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
 
 
 if __name__ == "__main__":

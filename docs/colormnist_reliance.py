@@ -16,12 +16,11 @@ test digits painted three ways and standardised with the run's own train-split s
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
 import torch
-from camloss_spatial import markdown
+from camloss_spatial import complete_runs, markdown
 
 COLUMNS = ("family", "method", "seed", "acc", "follows_colour", "acc_random_colour", "acc_train_colour")
 
@@ -60,10 +59,9 @@ def main(argv: list[str]) -> None:
     writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
     writer.writeheader()
     for method_dir in map(Path, argv):
-        for run in sorted(method_dir.glob("seed*")):
-            if (run / "results.json").exists() and json.loads((run / "results.json").read_text())["status"] == "complete":
-                row = measure(run)
-                writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
+        for run in complete_runs(method_dir):
+            row = measure(run)
+            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ validation rows, then its final test accuracy as step "test".
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
+
+from camloss_spatial import complete_runs
 
 COLUMNS = ("seed", "step", "accuracy")
 STEPS = (50, 100, 150, 200)  # the columns of the markdown table, beside the peak and the final test accuracy
@@ -55,10 +56,9 @@ def main(argv: list[str]) -> None:
     writer = csv.DictWriter(sys.stdout, COLUMNS, lineterminator="\n")
     writer.writeheader()
     for method_dir in map(Path, argv):
-        for run in sorted(method_dir.glob("seed*"), key=lambda p: int(p.name.removeprefix("seed"))):
-            if (run / "results.json").exists() and json.loads((run / "results.json").read_text())["status"] == "complete":
-                for row in trajectory(run):
-                    writer.writerow({**row, "accuracy": f"{row['accuracy']:.4f}"})
+        for run in complete_runs(method_dir):
+            for row in trajectory(run):
+                writer.writerow({**row, "accuracy": f"{row['accuracy']:.4f}"})
 
 
 if __name__ == "__main__":

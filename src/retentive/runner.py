@@ -16,7 +16,7 @@ from retentive.callbacks.continual import ContinualCallback
 from retentive.callbacks.results import ContinualResults
 from retentive.data.loaders import make_loader, plain_loader
 from retentive.data.stream import TaskStream
-from retentive.errors import ConfigError, require
+from retentive.errors import ConfigError
 from retentive.models.continual_net import ContinualNet, build_net
 from retentive.module import ContinualModule
 from retentive.provenance import git_commit
@@ -210,10 +210,11 @@ def build_group(cfg: DictConfig, key: str) -> list[Any]:
     for name, node in nodes.items():
         # settings for an entry the chosen group lacks (an experiment tuning callbacks.early_stopping, then
         # callbacks=default on the command line) would reach Lightning as a plain dict
-        settings = list(node) if isinstance(node, DictConfig) else node
-        require(not node or (isinstance(node, DictConfig) and "_target_" in node), f"{key}.{name}",
-                f"has {settings!r} but no _target_ to build it from",
-                f"choose a {key} group that defines {name} (see conf/{key}/), or drop the settings: ~{key}.{name}")
+        if node and not (isinstance(node, DictConfig) and "_target_" in node):
+            settings = list(node) if isinstance(node, DictConfig) else node
+            raise ConfigError(f"{key}.{name}", f"has {settings!r} but no _target_ to build it from",
+                              f"choose a {key} group that defines {name} (see conf/{key}/), or drop the settings: "
+                              f"~{key}.{name}")
     built = [build(node, key) for node in nodes.values() if node]
     return [obj for obj in built if obj is not None]
 

@@ -34,7 +34,7 @@ class NumericalSanity(ContinualCallback):
     - explanation_vanished: the explanation loss falls below `vanish_ratio` times its first value on the
       task. From then on the penalty no longer shapes training; that is only right if the constraint is
       truly met (CDEP's share score is also met by a shift of all logits that changes no prediction: the
-      CDEP authors' ColorMNIST penalty falls from 4 to 1e-9 in 10 steps, docs/reproductions.md). 0: off.
+      CDEP authors' ColorMNIST penalty falls from 4 to below 1e-6 of that in 10 steps, docs/reproductions.md). 0: off.
     Each kind warns once per task (a log line and an entry of results.json `warnings`), naming the task,
     step, values and the knob to turn. Non-finite losses stay the module's error (`loss: non-finite`).
     """
